@@ -1,0 +1,344 @@
+"""`python -m loaders graph`: land a year of the selected mailboxes' mail and calendar metadata.
+
+Streams, per mailbox:
+- `messages:<folder id>` for every mail folder that holds real mail. Read with the per-folder
+  message delta query (`$select`ed metadata only, `receivedDateTime ge <window start>`,
+  `Prefer: odata.maxpagesize=1000`). Each landed page stores its `@odata.nextLink`, so a run
+  killed mid-way resumes there; the final `@odata.deltaLink` is stored, so the next run
+  fetches only what was added, changed or deleted (`@removed`) since.
+- `events`: the calendar view of the window (occurrences of recurring series expanded),
+  `$select`ed, times in UTC (`Prefer: outlook.timezone="UTC"`). It is read whole each run (a
+  few hundred occurrences per mailbox) and reconciled: only new or changed occurrences are
+  written (by content hash), and occurrences gone from the view are marked `_removed`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+import duckdb
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from loaders import mailboxes as mailbox_selection
+from loaders.errors import BadInput, LoadFailed
+from loaders.landing import Callback, Lander, PageItem, SnapshotItem, StreamEnd
+from loaders.mailboxes import Mailbox
+from loaders.schema import (
+    EVENT_FIELDS,
+    FOLDER_FIELDS,
+    GRAPH_SCHEMA,
+    LOADER_SCHEMA,
+    MESSAGE_FIELDS,
+    USER_FIELDS,
+)
+from loaders.settings import GraphSettings
+from loaders.transport import GraphClient, GraphNotFound, SyncStateExpired
+from loaders.warehouse import new_run_id, utc_now
+
+log = logging.getLogger(__name__)
+
+WINDOW_DAYS = 365
+PAGE_SIZE = 1000  # Graph's maximum page size for messages and events
+# Well-known folders that hold no real mail (Drafts are unsent; the rest are system folders).
+EXCLUDED_FOLDERS = ("drafts", "outbox", "conversationhistory", "syncissues", "junkemail")
+MESSAGE_SELECT = ",".join(MESSAGE_FIELDS)
+EVENT_SELECT = ",".join(EVENT_FIELDS)
+FOLDER_SELECT = ",".join([*FOLDER_FIELDS, "childFolderCount"])
+
+
+@dataclass(frozen=True)
+class Window:
+    """The 365 days ending on `as_of` (inclusive), as UTC instants [start, end)."""
+
+    as_of: date
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.as_of - timedelta(days=WINDOW_DAYS - 1), time(0))
+
+    @property
+    def end(self) -> datetime:
+        return datetime.combine(self.as_of + timedelta(days=1), time(0))
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class GraphLoadResult:
+    run_id: str
+    mailboxes: int
+    streams: int
+    failed_streams: int
+    records: int
+    requests: int
+    seconds: float
+
+
+def load(
+    con: duckdb.DuckDBPyConnection,
+    settings: GraphSettings,
+    mailboxes: list[str],
+    groups: list[str],
+    as_of: date,
+    workers: int = 8,
+    show_progress: bool = True,
+) -> GraphLoadResult:
+    mailbox_selection.validate_selection(mailboxes, groups)
+    if workers < 1:
+        raise BadInput("--workers must be at least 1.")
+    started = utc_now()
+    client = GraphClient(settings, pool_size=workers * 2)
+    client.check_credentials()
+    selected = mailbox_selection.resolve(client, mailboxes, groups)
+    run_id = new_run_id()
+    _land_users(con, selected, run_id)
+    window = Window(as_of)
+    log.info(
+        "run %s: %d mailboxes, window %s..%s", run_id, len(selected), window.start.date(), as_of
+    )
+    landed = _Counter()
+    with _progress(show_progress) as progress:
+        boxes = progress.add_task("mailboxes", total=len(selected))
+        records = progress.add_task("records landed", total=None)
+
+        def on_landed(n: int) -> None:
+            progress.advance(records, n)
+            landed.add(n)
+
+        lander = Lander(con, run_id, on_landed=on_landed)
+        lander.start()
+        sync = _MailboxSync(client, lander, window, _sync_state(con))
+        try:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="graph") as pool:
+                futures = [pool.submit(sync.run, mailbox) for mailbox in selected]
+                for future in futures:
+                    future.add_done_callback(lambda _: progress.advance(boxes))
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                errors = [f.exception() for f in done if f.exception() is not None]
+                if errors:
+                    sync.cancel()
+                    for future in futures:
+                        future.cancel()
+        finally:
+            lander.close()
+    if errors:
+        raise errors[0]
+    seconds = (utc_now() - started).total_seconds()
+    failed = con.execute(
+        f"select count(*) from {LOADER_SCHEMA}.load_runs "
+        "where run_id = ? and status <> 'succeeded'",
+        [run_id],
+    ).fetchone()[0]
+    streams = con.execute(
+        f"select count(*) from {LOADER_SCHEMA}.load_runs where run_id = ?", [run_id]
+    ).fetchone()[0]
+    return GraphLoadResult(
+        run_id, len(selected), streams, failed, landed.value, client.requests_made, seconds
+    )
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.value = 0
+        self._lock = threading.Lock()
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.value += n
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not enabled,
+        transient=False,
+    )
+
+
+def _land_users(con: duckdb.DuckDBPyConnection, selected: list[Mailbox], run_id: str) -> None:
+    now = utc_now()
+    con.execute("begin transaction")
+    con.execute(f"delete from {GRAPH_SCHEMA}.users")
+    con.executemany(
+        f"insert into {GRAPH_SCHEMA}.users values (?, ?, ?, ?, ?, ?, ?)",
+        [[*(getattr(m, f) for f in USER_FIELDS), m.selected_by, run_id, now] for m in selected],
+    )
+    con.execute("commit")
+
+
+def _sync_state(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], dict]:
+    rows = con.execute(
+        f"select mailbox_id, stream, window_start, next_link, delta_link "
+        f"from {LOADER_SCHEMA}.graph_sync_state"
+    ).fetchall()
+    return {
+        (mailbox_id, stream): {"window_start": ws, "next_link": nl, "delta_link": dl}
+        for mailbox_id, stream, ws, nl, dl in rows
+    }
+
+
+class _MailboxSync:
+    def __init__(
+        self, client: GraphClient, lander: Lander, window: Window, state: dict
+    ) -> None:
+        self._client = client
+        self._lander = lander
+        self._window = window
+        self._state = state
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    def run(self, mailbox: Mailbox) -> None:
+        folders = self._folders(mailbox)
+        for folder in folders:
+            if folder["_excluded_reason"] is None:
+                self._stream(mailbox, f"messages:{folder['id']}", self._messages, folder["id"])
+        self._stream(mailbox, "events", self._events, None)
+
+    def _stream(self, mailbox: Mailbox, stream: str, fn, folder_id: str | None) -> None:
+        if self._cancelled.is_set():
+            return
+        try:
+            fn(mailbox, stream, folder_id)
+        except BadInput:
+            raise
+        except Exception as exc:
+            self._lander.put(StreamEnd(mailbox.id, stream, "failed", str(exc)[:500]))
+            raise
+        self._lander.put(StreamEnd(mailbox.id, stream))
+
+    # ------------------------------------------------------------------ folders
+    def _folders(self, mailbox: Mailbox) -> list[dict]:
+        excluded: dict[str, str] = {}
+        for name in EXCLUDED_FOLDERS:
+            try:
+                page = self._client.get(
+                    f"users/{mailbox.id}/mailFolders/{name}",
+                    params={"$select": "id"},
+                    mailbox=mailbox.id,
+                )
+                excluded[page.body["id"]] = name
+            except GraphNotFound:
+                continue
+        folders: list[dict] = []
+        pending = [f"users/{mailbox.id}/mailFolders"]
+        while pending:
+            url = pending.pop()
+            for page in self._client.pages(
+                url, params={"$select": FOLDER_SELECT, "$top": "250"}, mailbox=mailbox.id
+            ):
+                for folder in page.value:
+                    parent_reason = excluded.get(folder.get("parentFolderId"))
+                    reason = excluded.get(folder["id"]) or parent_reason
+                    if reason:
+                        excluded[folder["id"]] = reason
+                    folders.append({**folder, "_excluded_reason": reason})
+                    if folder.get("childFolderCount"):
+                        pending.append(f"users/{mailbox.id}/mailFolders/{folder['id']}/childFolders")
+        rows = [[*(f.get(k) for k in FOLDER_FIELDS), f["_excluded_reason"]] for f in folders]
+
+        def replace(con: duckdb.DuckDBPyConnection, rows=rows, mailbox_id=mailbox.id) -> None:
+            now = utc_now()
+            con.execute("begin transaction")
+            con.execute(
+                f"delete from {GRAPH_SCHEMA}.mail_folders where _mailbox_id = ?", [mailbox_id]
+            )
+            if rows:
+                con.executemany(
+                    f"insert into {GRAPH_SCHEMA}.mail_folders values (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [[*r[:4], mailbox_id, r[4], self._lander_run_id, now] for r in rows],
+                )
+            con.execute("commit")
+
+        self._lander.put(Callback(replace))
+        return folders
+
+    @property
+    def _lander_run_id(self) -> str:
+        return self._lander._run_id  # noqa: SLF001 - same package
+
+    # ------------------------------------------------------------------ messages
+    def _messages(self, mailbox: Mailbox, stream: str, folder_id: str) -> None:
+        window_start = self._window.start
+        state = self._state.get((mailbox.id, stream))
+        url, params = self._message_start(mailbox, folder_id, state, window_start)
+        if state and state["window_start"] <= window_start:
+            window_start = state["window_start"]  # the stored sync covers more: keep it
+        try:
+            self._follow(mailbox, stream, folder_id, url, params, window_start)
+        except SyncStateExpired:
+            log.info("%s %s: sync state expired, starting over", mailbox.mail, stream)
+            url, params = self._message_start(mailbox, folder_id, None, self._window.start)
+            self._follow(mailbox, stream, folder_id, url, params, self._window.start)
+
+    def _message_start(
+        self, mailbox: Mailbox, folder_id: str, state: dict | None, window_start: datetime
+    ) -> tuple[str, dict | None]:
+        if state and state["window_start"] <= window_start:
+            link = state["next_link"] or state["delta_link"]
+            if link:
+                return link, None
+        return (
+            f"users/{mailbox.id}/mailFolders/{folder_id}/messages/delta",
+            {"$select": MESSAGE_SELECT, "$filter": f"receivedDateTime ge {iso(window_start)}"},
+        )
+
+    def _follow(
+        self,
+        mailbox: Mailbox,
+        stream: str,
+        folder_id: str,
+        url: str,
+        params: dict | None,
+        window_start: datetime,
+    ) -> None:
+        headers = {"Prefer": f"odata.maxpagesize={PAGE_SIZE}"}
+        for page in self._client.pages(url, params=params, headers=headers, mailbox=mailbox.id):
+            if self._cancelled.is_set():
+                return
+            if not (page.next_link or page.delta_link):
+                raise LoadFailed(
+                    f"Graph ended the message delta of {mailbox.mail} without a next or delta link"
+                )
+            checkpoint = {
+                "window_start": window_start,
+                "next_link": page.next_link,
+                "delta_link": page.delta_link,
+            }
+            self._lander.put(
+                PageItem("messages", mailbox.id, stream, page.raw, folder_id, checkpoint)
+            )
+
+    # ------------------------------------------------------------------ events
+    def _events(self, mailbox: Mailbox, stream: str, _: None) -> None:
+        params = {
+            "startDateTime": iso(self._window.start),
+            "endDateTime": iso(self._window.end),
+            "$select": EVENT_SELECT,
+            "$top": str(PAGE_SIZE),
+        }
+        headers = {"Prefer": 'outlook.timezone="UTC"'}
+        raws = [
+            page.raw
+            for page in self._client.pages(
+                f"users/{mailbox.id}/calendarView", params=params, headers=headers,
+                mailbox=mailbox.id,
+            )
+        ]
+        if not self._cancelled.is_set():
+            self._lander.put(SnapshotItem(mailbox.id, stream, raws, self._window.start))
+
+
+def default_as_of() -> date:
+    return datetime.now(UTC).date()

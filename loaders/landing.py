@@ -1,0 +1,424 @@
+"""Landing Graph pages into DuckDB: one writer thread, bulk SQL, idempotent.
+
+Fetching threads hand over pages as Graph sent them (bytes). The writer spools a batch of
+pages to disk and lets DuckDB's own JSON reader parse and type them in one statement
+(`read_json` with the raw tables' column types), then, in one transaction, replaces the rows
+of the same keys, marks `@removed` ones, and stores each stream's checkpoint (next link or
+delta link). Landing a page twice therefore changes nothing, and a run killed between two
+batches resumes from the last stored checkpoint.
+
+A record DuckDB cannot type (say `toRecipients: "oops"`) is kept whole in
+`raw_graph.malformed_records` with the reason, and counted; the rest of its page lands.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import orjson
+
+from loaders.schema import EVENT_FIELDS, GRAPH_SCHEMA, LOADER_SCHEMA, MESSAGE_FIELDS, REMOVED
+from loaders.warehouse import record_run, utc_now
+
+log = logging.getLogger(__name__)
+
+MESSAGE_COLUMNS = ", ".join(f'"{name}"' for name in MESSAGE_FIELDS)
+EVENT_COLUMNS = ", ".join(f'"{name}"' for name in EVENT_FIELDS)
+
+
+def _json_columns(fields: dict[str, str]) -> dict[str, str]:
+    struct = ", ".join(f'"{name}" {sql_type}' for name, sql_type in fields.items())
+    return {"value": f'STRUCT({struct}, "@removed" {REMOVED})[]'}
+
+
+READ_OPTIONS = {
+    "messages": _json_columns(MESSAGE_FIELDS),
+    "events": _json_columns(EVENT_FIELDS),
+}
+
+
+@dataclass
+class StreamStats:
+    started_at: datetime = field(default_factory=utc_now)
+    pages: int = 0
+    records: int = 0
+    removed: int = 0
+    malformed: int = 0
+
+
+@dataclass
+class PageItem:
+    """One Graph page of a stream; `checkpoint` is where the stream stands once it has landed."""
+
+    kind: str  # "messages" | "events"
+    mailbox_id: str
+    stream: str
+    raw: bytes
+    folder_id: str | None = None
+    checkpoint: dict | None = None  # {"window_start", "next_link", "delta_link"}
+
+
+@dataclass
+class SnapshotItem:
+    """All pages of a mailbox's calendar view: rows not in it are marked removed."""
+
+    mailbox_id: str
+    stream: str
+    raws: list[bytes]
+    window_start: datetime
+
+
+@dataclass
+class StreamEnd:
+    mailbox_id: str
+    stream: str
+    status: str = "succeeded"
+    error: str | None = None
+
+
+@dataclass
+class Callback:
+    """Run `fn(con)` on the writer thread (e.g. replacing a mailbox's folder list)."""
+
+    fn: Callable[[duckdb.DuckDBPyConnection], None]
+
+
+_STOP = object()
+
+
+class Lander:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        run_id: str,
+        batch_pages: int = 48,
+        batch_seconds: float = 1.0,
+        on_landed: Callable[[int], None] | None = None,
+    ) -> None:
+        self._con = con
+        self._run_id = run_id
+        self._batch_pages = batch_pages
+        self._batch_seconds = batch_seconds
+        self._on_landed = on_landed or (lambda n: None)
+        self._queue: queue.Queue = queue.Queue(maxsize=batch_pages * 2)
+        self._thread = threading.Thread(target=self._run, name="lander", daemon=True)
+        self._spool = Path(tempfile.mkdtemp(prefix="graph-spool-"))
+        self._seq = 0
+        self.stats: dict[tuple[str, str], StreamStats] = {}
+        self.error: BaseException | None = None
+
+    # ---------------------------------------------------------------- producer side
+    def start(self) -> None:
+        self._thread.start()
+
+    def put(self, item: object) -> None:
+        while True:
+            if self.error is not None:
+                raise RuntimeError("the writer stopped") from self.error
+            try:
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        """Land what is queued, stop the writer, and re-raise its failure if any."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join()
+        shutil.rmtree(self._spool, ignore_errors=True)
+        if self.error is not None:
+            raise self.error
+
+    # ---------------------------------------------------------------- writer side
+    def _run(self) -> None:
+        try:
+            stopping = False
+            while not stopping:
+                batch: list[PageItem] = []
+                deadline = time.monotonic() + self._batch_seconds
+                while len(batch) < self._batch_pages:
+                    try:
+                        item = self._queue.get(timeout=max(0.01, deadline - time.monotonic()))
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stopping = True
+                        break
+                    if isinstance(item, PageItem):
+                        batch.append(item)
+                        continue
+                    self._land_pages(batch)
+                    batch = []
+                    self._handle(item)
+                self._land_pages(batch)
+        except BaseException as exc:  # noqa: BLE001 - handed to the producer side
+            self.error = exc
+            # keep draining so producers blocked on put() notice the error and stop
+            while True:
+                try:
+                    if self._queue.get(timeout=0.5) is _STOP:
+                        return
+                except queue.Empty:
+                    if not threading.main_thread().is_alive():
+                        return
+
+    def _handle(self, item: object) -> None:
+        if isinstance(item, SnapshotItem):
+            self._land_snapshot(item)
+        elif isinstance(item, StreamEnd):
+            stats = self.stats.pop((item.mailbox_id, item.stream), StreamStats())
+            record_run(
+                self._con, self._run_id, "graph", item.mailbox_id, item.stream, item.status,
+                stats.started_at, stats.pages, stats.records, stats.removed, stats.malformed,
+                item.error,
+            )
+        elif isinstance(item, Callback):
+            item.fn(self._con)
+        else:
+            raise TypeError(f"unexpected item {type(item).__name__}")
+
+    def _stats(self, mailbox_id: str, stream: str) -> StreamStats:
+        return self.stats.setdefault((mailbox_id, stream), StreamStats())
+
+    def _spool_file(self, raw: bytes) -> str:
+        self._seq += 1
+        path = self._spool / f"{self._seq:09d}.json"
+        path.write_bytes(raw)
+        return str(path)
+
+    def _read_pages(self, kind: str, files: list[str], table: str) -> list[tuple[str, str, str]]:
+        """Parse spooled pages into temp `table` (filename + typed columns).
+
+        Returns the records DuckDB could not type as (file, record json, problem); the pages
+        holding them are rewritten without them.
+        """
+        try:
+            self._create_incoming(kind, files, table)
+            return []
+        except duckdb.Error:
+            pass
+        bad: list[tuple[str, str, str]] = []
+        for path in files:
+            try:
+                self._create_incoming(kind, [path], "probe")
+                continue
+            except duckdb.Error:
+                pass
+            page = orjson.loads(Path(path).read_bytes())
+            good = []
+            for record in page.get("value") or []:
+                probe = self._spool_file(orjson.dumps({"value": [record]}))
+                try:
+                    self._create_incoming(kind, [probe], "probe")
+                    good.append(record)
+                except duckdb.Error as exc:
+                    bad.append((path, orjson.dumps(record).decode(), str(exc).splitlines()[0]))
+                Path(probe).unlink()
+            page["value"] = good
+            Path(path).write_bytes(orjson.dumps(page))
+        self._create_incoming(kind, files, table)
+        return bad
+
+    def _create_incoming(self, kind: str, files: list[str], table: str) -> None:
+        self._con.execute(
+            f"""create or replace temp table {table} as
+            select filename, unnest(r) from (
+                select filename, unnest(value) as r
+                from read_json(?, columns = {READ_OPTIONS[kind]!r}, format = 'unstructured',
+                               filename = true, maximum_object_size = 1073741824)
+            )""",
+            [files],
+        )
+
+    def _land_pages(self, batch: list[PageItem]) -> None:
+        if not batch:
+            return
+        files = [self._spool_file(item.raw) for item in batch]
+        owner = {path: item for path, item in zip(files, batch, strict=True)}
+        now = utc_now()
+        con = self._con
+        con.execute("begin transaction")
+        try:
+            bad = self._read_pages("messages", files, "incoming")
+            con.execute(
+                "create or replace temp table spool_map "
+                "(filename varchar, _mailbox_id varchar, _folder_id varchar)"
+            )
+            con.executemany(
+                "insert into spool_map values (?, ?, ?)",
+                [[path, item.mailbox_id, item.folder_id] for path, item in owner.items()],
+            )
+            con.execute(
+                """create or replace temp table incoming_keyed as
+                select m._mailbox_id, m._folder_id, i.* exclude (filename)
+                from incoming as i join spool_map as m using (filename)"""
+            )
+            counts = con.execute(
+                """select m.filename, count(i.id),
+                    count(i."@removed"),
+                    count(*) filter (where i."@removed" is null and i.id is not null and (
+                        i."from" is null or i.internetMessageId is null
+                        or i.sentDateTime is null))
+                from spool_map as m left join incoming as i using (filename)
+                group by m.filename"""
+            ).fetchall()
+            con.execute(
+                f"""update {GRAPH_SCHEMA}.messages as t
+                set _removed = true, _run_id = ?, _loaded_at = ?
+                from incoming_keyed as i
+                where i."@removed" is not null
+                  and t._mailbox_id = i._mailbox_id and t.id = i.id""",
+                [self._run_id, now],
+            )
+            con.execute(
+                f"""delete from {GRAPH_SCHEMA}.messages as t
+                using (select _mailbox_id, id from incoming_keyed where "@removed" is null) as i
+                where t._mailbox_id = i._mailbox_id and t.id = i.id"""
+            )
+            con.execute(
+                f"""insert into {GRAPH_SCHEMA}.messages
+                select {MESSAGE_COLUMNS}, _mailbox_id, _folder_id, false, null, ?, ?
+                from incoming_keyed where "@removed" is null and id is not null""",
+                [self._run_id, now],
+            )
+            self._land_malformed(
+                [(owner[path].mailbox_id, owner[path].stream, rec, why) for path, rec, why in bad],
+                now,
+            )
+            self._save_checkpoints(batch, now)
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        finally:
+            for path in files:
+                Path(path).unlink(missing_ok=True)
+        landed = 0
+        for path, records, removed, malformed in counts:
+            item = owner[path]
+            stats = self._stats(item.mailbox_id, item.stream)
+            stats.pages += 1
+            stats.records += records - removed
+            stats.removed += removed
+            stats.malformed += malformed
+            landed += records
+        for path, _, _ in bad:
+            self._stats(owner[path].mailbox_id, owner[path].stream).malformed += 1
+        self._on_landed(landed)
+
+    def _land_snapshot(self, item: SnapshotItem) -> None:
+        files = [self._spool_file(raw) for raw in item.raws]
+        now = utc_now()
+        con = self._con
+        stats = self._stats(item.mailbox_id, item.stream)
+        con.execute("begin transaction")
+        try:
+            bad = self._read_pages("events", files, "incoming_events") if files else []
+            if not files:
+                con.execute(
+                    f"create or replace temp table incoming_events as select "
+                    f"{EVENT_COLUMNS} from {GRAPH_SCHEMA}.events where false"
+                )
+            con.execute(
+                """create or replace temp table incoming_hashed as
+                select *, md5(cast(to_json(struct_pack(*columns(* exclude (filename))))
+                              as varchar)) as _record_hash
+                from incoming_events where id is not null"""
+            )
+            changed = con.execute(
+                f"""select count(*) from incoming_hashed as i
+                where not exists (select 1 from {GRAPH_SCHEMA}.events as t
+                    where t._mailbox_id = ? and t.id = i.id
+                      and t._record_hash = i._record_hash and not t._removed)""",
+                [item.mailbox_id],
+            ).fetchone()[0]
+            con.execute(
+                f"""delete from {GRAPH_SCHEMA}.events as t
+                where t._mailbox_id = ? and t.id in (
+                    select i.id from incoming_hashed as i
+                    where not exists (select 1 from {GRAPH_SCHEMA}.events as u
+                        where u._mailbox_id = ? and u.id = i.id
+                          and u._record_hash = i._record_hash and not u._removed))""",
+                [item.mailbox_id, item.mailbox_id],
+            )
+            con.execute(
+                f"""insert into {GRAPH_SCHEMA}.events
+                select {EVENT_COLUMNS}, ?, false, _record_hash, ?, ?
+                from incoming_hashed as i
+                where not exists (select 1 from {GRAPH_SCHEMA}.events as t
+                    where t._mailbox_id = ? and t.id = i.id)""",
+                [item.mailbox_id, self._run_id, now, item.mailbox_id],
+            )
+            removed = con.execute(
+                f"""update {GRAPH_SCHEMA}.events set _removed = true, _run_id = ?, _loaded_at = ?
+                where _mailbox_id = ? and not _removed
+                  and id not in (select id from incoming_hashed)""",
+                [self._run_id, now, item.mailbox_id],
+            ).fetchone()[0]
+            malformed = con.execute(
+                """select count(*) from incoming_hashed
+                where organizer is null or start is null or "end" is null or iCalUId is null"""
+            ).fetchone()[0]
+            self._land_malformed(
+                [(item.mailbox_id, item.stream, rec, why) for _, rec, why in bad], now
+            )
+            self._save_state(item.mailbox_id, item.stream, item.window_start, None, None, now)
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        finally:
+            for path in files:
+                Path(path).unlink(missing_ok=True)
+        stats.pages += len(files)
+        stats.records += changed
+        stats.removed += removed
+        stats.malformed += malformed + len(bad)
+        self._on_landed(changed)
+
+    def _land_malformed(self, rows: list[tuple[str, str, str, str]], now: datetime) -> None:
+        if rows:
+            self._con.executemany(
+                f"insert into {GRAPH_SCHEMA}.malformed_records values (?, ?, ?, ?, ?, ?)",
+                [[*row, self._run_id, now] for row in rows],
+            )
+
+    def _save_checkpoints(self, batch: list[PageItem], now: datetime) -> None:
+        latest: dict[tuple[str, str], dict] = {}
+        for item in batch:
+            if item.checkpoint is not None:
+                latest[(item.mailbox_id, item.stream)] = item.checkpoint
+        for (mailbox_id, stream), point in latest.items():
+            self._save_state(
+                mailbox_id, stream, point["window_start"], point.get("next_link"),
+                point.get("delta_link"), now,
+            )
+
+    def _save_state(
+        self,
+        mailbox_id: str,
+        stream: str,
+        window_start: datetime,
+        next_link: str | None,
+        delta_link: str | None,
+        now: datetime,
+    ) -> None:
+        self._con.execute(
+            f"delete from {LOADER_SCHEMA}.graph_sync_state where mailbox_id = ? and stream = ?",
+            [mailbox_id, stream],
+        )
+        self._con.execute(
+            f"insert into {LOADER_SCHEMA}.graph_sync_state values (?, ?, ?, ?, ?, ?)",
+            [mailbox_id, stream, window_start, next_link, delta_link, now],
+        )

@@ -1,0 +1,43 @@
+"""Settings from the environment (INTERFACE.md). Secrets are read here and never printed."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loaders.errors import BadInput
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def duckdb_path() -> Path:
+    return Path(os.environ.get("DUCKDB_PATH") or PROJECT_ROOT / "warehouse.duckdb")
+
+
+@dataclass(frozen=True)
+class GraphSettings:
+    api_url: str
+    login_url: str
+    tenant_id: str
+    client_id: str
+    client_secret: str = field(repr=False)
+
+    @classmethod
+    def from_env(cls) -> GraphSettings:
+        names = ("GRAPH_TENANT_ID", "GRAPH_CLIENT_ID", "GRAPH_CLIENT_SECRET")
+        missing = [name for name in names if not os.environ.get(name)]
+        if missing:
+            raise BadInput(
+                f"{', '.join(missing)} not set: export the app registration's tenant id, "
+                "client id and client secret (see README, 'Connect a real tenant')."
+            )
+        return cls(
+            api_url=os.environ.get("GRAPH_API_URL", "https://graph.microsoft.com/v1.0").rstrip("/"),
+            login_url=os.environ.get(
+                "GRAPH_LOGIN_URL", "https://login.microsoftonline.com"
+            ).rstrip("/"),
+            tenant_id=os.environ["GRAPH_TENANT_ID"],
+            client_id=os.environ["GRAPH_CLIENT_ID"],
+            client_secret=os.environ["GRAPH_CLIENT_SECRET"],
+        )
