@@ -24,7 +24,7 @@ test: lint pytest dbt-test
 
 lint: $(STAMP)
 	$(BIN)/ruff check loaders tests
-	$(BIN)/sqlfluff lint models macros tests --disable-progress-bar --nofail-on-warnings
+	$(BIN)/sqlfluff lint models macros tests --disable-progress-bar
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q

@@ -1,0 +1,33 @@
+{#-
+    sqlfluff stubs: what the project's own macros (macros/*.sql) render to on DuckDB, reduced
+    to a shape sqlfluff can parse. dbt never reads this folder; keep the signatures in step
+    with macros/.
+-#}
+
+{% macro as_of_date() -%}
+    cast('2024-06-30' as date)
+{%- endmacro %}
+
+{% macro set_duckdb_settings() -%}
+{%- endmacro %}
+
+{% macro struct_field(expr, path) -%}
+    {{ expr }}{% for field in path.split('.') %}.{{ field }}{% endfor %}
+{%- endmacro %}
+
+{% macro unnest_struct_list(list_expr, relation_alias, element_alias, position_alias=none) -%}
+    {%- if position_alias is none -%}
+    cross join unnest({{ list_expr }}) as {{ relation_alias }} ({{ element_alias }})
+    {%- else -%}
+    cross join unnest({{ list_expr }}) with ordinality
+        as {{ relation_alias }} ({{ element_alias }}, {{ position_alias }})
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro parse_graph_datetime(expr) -%}
+    try_cast({{ expr }} as timestamp)
+{%- endmacro %}
+
+{% macro to_utc(datetime_string, time_zone) -%}
+    timezone('UTC', timezone({{ time_zone }}, try_cast({{ datetime_string }} as timestamp)))
+{%- endmacro %}

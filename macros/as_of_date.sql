@@ -1,0 +1,23 @@
+{#-
+    as_of_date() -> a SQL date literal, e.g. cast('2024-06-30' as date)
+
+    The day every figure is computed "as of" (METRICS.md). From the var `as_of_date`
+    (YYYY-MM-DD) when set, else the UTC date on which the dbt invocation started, so that all
+    models of one run agree on it. An invalid var value fails compilation with a message.
+-#}
+{%- macro as_of_date() -%}
+    {%- set configured = var('as_of_date', none) -%}
+    {%- if configured is none or (configured | string | trim) in ('', 'none', 'None', 'null') -%}
+        {%- set day = run_started_at.astimezone(modules.pytz.utc).strftime('%Y-%m-%d') -%}
+    {%- else -%}
+        {%- set day = configured | string | trim -%}
+        {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', day) -%}
+            {{ exceptions.raise_compiler_error(
+                "var as_of_date must be a date written YYYY-MM-DD (or null for today), got '"
+                ~ day ~ "'. Example: dbt build --vars '{as_of_date: \"2024-06-30\"}'"
+            ) }}
+        {%- endif -%}
+        {%- set _ = modules.datetime.datetime.strptime(day, '%Y-%m-%d') -%}
+    {%- endif -%}
+    cast('{{ day }}' as date)
+{%- endmacro -%}

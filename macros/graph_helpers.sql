@@ -1,0 +1,151 @@
+{#-
+    Portable helpers for the nested, string-typed shapes that Microsoft Graph lands in the raw
+    layer (loaders/schema.py). Each dispatches on the adapter: `duckdb__` is the engine this
+    project runs on; `default__` is either a reasonable generic form or a clear compile error
+    naming the adapter that needs a variant.
+-#}
+
+
+{#-
+    struct_field(expr, path) -> expression
+
+    Nested field access. `path` is a dot-separated list of field names, case preserved:
+    struct_field('"from"', 'emailAddress.address') -> "from"."emailAddress"."address"
+-#}
+{%- macro struct_field(expr, path) -%}
+    {{ return(adapter.dispatch('struct_field', 'account_engagement')(expr, path)) }}
+{%- endmacro -%}
+
+{%- macro default__struct_field(expr, path) -%}
+    {#- dotted access with quoted names (DuckDB, BigQuery, Spark/Databricks, Trino rows) -#}
+    {{ expr }}{% for field in path.split('.') %}.{{ adapter.quote(field) }}{% endfor %}
+{%- endmacro -%}
+
+
+{#-
+    unnest_struct_list(list_expr, relation_alias, element_alias, position_alias=none)
+        -> a join clause, to write right after the FROM item that holds `list_expr`
+
+    Expands a list column into one row per element: `relation_alias.element_alias` is the
+    element (a struct: read it with struct_field), `relation_alias.position_alias` (when
+    given) its 1-based position in the list. A null or empty list yields no row (inner join).
+-#}
+{%- macro unnest_struct_list(list_expr, relation_alias, element_alias, position_alias=none) -%}
+    {{ return(adapter.dispatch('unnest_struct_list', 'account_engagement')(
+        list_expr, relation_alias, element_alias, position_alias
+    )) }}
+{%- endmacro -%}
+
+{%- macro default__unnest_struct_list(
+    list_expr, relation_alias, element_alias, position_alias=none
+) -%}
+    {{ exceptions.raise_compiler_error(
+        "unnest_struct_list has no variant for the '" ~ adapter.type() ~ "' adapter: add "
+        ~ adapter.type() ~ "__unnest_struct_list to macros/graph_helpers.sql "
+        ~ "(e.g. Postgres: cross join lateral unnest(...) with ordinality; "
+        ~ "Spark: lateral view posexplode(...))."
+    ) }}
+{%- endmacro -%}
+
+{%- macro duckdb__unnest_struct_list(
+    list_expr, relation_alias, element_alias, position_alias=none
+) -%}
+    {%- if position_alias is none -%}
+    cross join unnest({{ list_expr }}) as {{ relation_alias }} ({{ element_alias }})
+    {%- else -%}
+    cross join unnest({{ list_expr }}) with ordinality
+        as {{ relation_alias }} ({{ element_alias }}, {{ position_alias }})
+    {%- endif -%}
+{%- endmacro -%}
+
+
+{#-
+    parse_graph_datetime(expr) -> timestamp (without time zone), in UTC
+
+    Graph writes instants as ISO-8601 strings: `2024-03-10T09:00:00Z`, with or without a
+    fraction of up to 7 digits, sometimes with a numeric offset, sometimes with no zone at all
+    (dateTimeTimeZone values). An explicit `Z` or offset is honoured; a string without one is
+    read as UTC. A string that is not a date-time gives null (never a failed build): the
+    staging tests report it.
+-#}
+{%- macro parse_graph_datetime(expr) -%}
+    {{ return(adapter.dispatch('parse_graph_datetime', 'account_engagement')(expr)) }}
+{%- endmacro -%}
+
+{%- macro default__parse_graph_datetime(expr) -%}
+    {#- generic form: assumes UTC strings (what Graph sends for sent/received/modified times) -#}
+    {{ dbt.safe_cast(
+        "replace(replace(" ~ expr ~ ", 'T', ' '), 'Z', '')",
+        dbt.type_timestamp()
+    ) }}
+{%- endmacro -%}
+
+{%- macro duckdb__parse_graph_datetime(expr) -%}
+    case
+        when regexp_matches(
+            trim({{ expr }}),
+            '[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]*)?)? ?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$'
+        )
+            then timezone('UTC', try_cast(trim({{ expr }}) as timestamptz))
+        else try_cast(trim({{ expr }}) as timestamp)
+    end
+{%- endmacro -%}
+
+
+{#-
+    to_utc(datetime_string, time_zone) -> timestamp (without time zone), in UTC
+
+    Converts a local wall time (`2024-03-10T09:00:00.0000000`, Graph's dateTimeTimeZone.dateTime)
+    in a named time zone to UTC. `time_zone` may be a Windows name as Outlook writes it
+    ("Pacific Standard Time", mapped through the seed `windows_time_zones`) or an IANA name
+    ("Europe/Berlin"). `UTC`, `Etc/UTC`, `GMT`, `tzone://Microsoft/Utc` and a null zone mean
+    UTC. A datetime string carrying its own `Z`/offset is an instant and keeps it. An unknown
+    zone name gives null (never a failed build): the staging tests report it.
+    The DuckDB variant reads ref('windows_time_zones'): a model calling it depends on that seed
+    (and a unit test of such a model must give it as an input).
+-#}
+{%- macro to_utc(datetime_string, time_zone) -%}
+    {{ return(adapter.dispatch('to_utc', 'account_engagement')(datetime_string, time_zone)) }}
+{%- endmacro -%}
+
+{%- macro default__to_utc(datetime_string, time_zone) -%}
+    {{ exceptions.raise_compiler_error(
+        "to_utc has no variant for the '" ~ adapter.type() ~ "' adapter: add "
+        ~ adapter.type() ~ "__to_utc to macros/graph_helpers.sql "
+        ~ "(e.g. Postgres: (local_ts at time zone iana_name) at time zone 'UTC'; "
+        ~ "Snowflake: convert_timezone(iana_name, 'UTC', local_ts))."
+    ) }}
+{%- endmacro -%}
+
+{%- macro duckdb__to_utc(datetime_string, time_zone) -%}
+    {%- set zone = "trim(" ~ time_zone ~ ")" -%}
+    case
+        when
+            {{ zone }} is null
+            or lower({{ zone }}) in (
+                '', 'utc', 'etc/utc', 'gmt', 'etc/gmt', 'z', 'tzone://microsoft/utc'
+            )
+            or regexp_matches(
+                trim({{ datetime_string }}),
+                '[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]*)?)? ?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$'
+            )
+            then {{ parse_graph_datetime(datetime_string) }}
+        else (
+            {#- the zone, as a name DuckDB (ICU) knows, or no row: unknown zones give null -#}
+            select
+                timezone(
+                    'UTC',
+                    timezone(known_zone.name, try_cast(trim({{ datetime_string }}) as timestamp))
+                )
+            from pg_timezone_names() as known_zone
+            where lower(known_zone.name) = lower(coalesce(
+                (
+                    select windows_zone.iana_name
+                    from {{ ref('windows_time_zones') }} as windows_zone
+                    where lower(windows_zone.windows_name) = lower({{ zone }})
+                ),
+                {{ zone }}
+            ))
+        )
+    end
+{%- endmacro -%}

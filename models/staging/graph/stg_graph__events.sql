@@ -1,0 +1,47 @@
+with
+
+source as (
+
+    select * from {{ source('graph', 'events') }}
+    where not coalesce(_removed, false)
+
+),
+
+renamed as (
+
+    select
+
+        ---------- ids
+        _mailbox_id as mailbox_id,
+        id as event_id,
+        nullif(trim("iCalUId"), '') as ical_uid,
+        "seriesMasterId" as series_master_id,
+
+        ---------- kind
+        type as event_type,
+        coalesce("isCancelled", false) as is_cancelled,
+        coalesce("isAllDay", false) as is_all_day,
+
+        ---------- timestamps (UTC)
+        {{ to_utc(
+            struct_field('"start"', 'dateTime'), struct_field('"start"', 'timeZone')
+        ) }} as start_at_utc,
+        {{ to_utc(
+            struct_field('"end"', 'dateTime'), struct_field('"end"', 'timeZone')
+        ) }} as end_at_utc,
+        {{ struct_field('"start"', 'timeZone') }} as start_time_zone,
+        {{ parse_graph_datetime('"lastModifiedDateTime"') }} as last_modified_at,
+
+        ---------- people
+        nullif(lower(trim({{ struct_field('organizer', 'emailAddress.address') }})), '')
+            as organizer_address,
+        {{ struct_field('organizer', 'emailAddress.name') }} as organizer_name,
+
+        ---------- load metadata
+        _loaded_at as loaded_at
+
+    from source
+
+)
+
+select * from renamed
