@@ -99,14 +99,15 @@ def main(argv: list[str] | None = None) -> int:
 
     warehouse = work / "bench.duckdb"
     warehouse.unlink(missing_ok=True)
+    credentials = manifest["emulator"]
     env = {**os.environ, "DUCKDB_PATH": str(warehouse),
-           "GRAPH_TENANT_ID": manifest["tenant_id"], "GRAPH_CLIENT_ID": manifest["client_id"],
-           "GRAPH_CLIENT_SECRET": manifest["client_secret"]}
+           "GRAPH_TENANT_ID": credentials["tenant_id"], "GRAPH_CLIENT_ID": credentials["client_id"],
+           "GRAPH_CLIENT_SECRET": credentials["client_secret"]}
     emulator, urls = _start_emulator(org, env)
     try:
         env.update(urls)
-        first_s, peak_kib = _load(env, manifest["groups_to_select"], args.as_of)
-        second_s, _ = _load(env, manifest["groups_to_select"], args.as_of)
+        first_s, peak_kib = _load(env, [manifest["group_address"]], args.as_of)
+        second_s, _ = _load(env, [manifest["group_address"]], args.as_of)
     finally:
         emulator.terminate()
         emulator.wait(timeout=30)

@@ -76,9 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     emulator, urls = _start_emulator(data, env)
     try:
         env.update(urls)
-        env["GRAPH_TENANT_ID"] = manifest["tenant_id"]
-        env["GRAPH_CLIENT_ID"] = manifest["client_id"]
-        env["GRAPH_CLIENT_SECRET"] = manifest["client_secret"]
+        env["GRAPH_TENANT_ID"] = manifest["emulator"]["tenant_id"]
+        env["GRAPH_CLIENT_ID"] = manifest["emulator"]["client_id"]
+        env["GRAPH_CLIENT_SECRET"] = manifest["emulator"]["client_secret"]
         print(f"\n==> Graph emulator serving {data} at {urls['GRAPH_API_URL']}")
         _run(
             [py, "-m", "loaders", "crm", "--accounts", str(data / "crm" / "accounts.csv"),
@@ -86,8 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             env, "land the CRM snapshot",
         )
         graph_cmd = [py, "-m", "loaders", "graph", "--as-of", args.as_of]
-        for group in manifest["groups_to_select"]:
-            graph_cmd += ["--group", group]
+        graph_cmd += ["--group", manifest["group_address"]]
         if args.no_progress:
             graph_cmd.append("--no-progress")
         _run(graph_cmd, env, "land a year of mail and meetings from Graph")
