@@ -1,0 +1,231 @@
+{#-
+    Portable helpers of the engagement models (models/intermediate, models/marts). Each one
+    that needs warehouse-specific SQL dispatches on the adapter: `duckdb__` is the engine this
+    project runs on; `default__` is a generic form or a compile error naming the adapter that
+    needs a variant, so a Postgres or Spark variant is added here without touching a model.
+-#}
+
+
+{#-
+    email_domain(address) -> the part of an email address after its last `@` (null when none).
+-#}
+{%- macro email_domain(address) -%}
+    {{ return(adapter.dispatch('email_domain', 'account_engagement')(address)) }}
+{%- endmacro -%}
+
+{%- macro default__email_domain(address) -%}
+    nullif({{ dbt.split_part(address, "'@'", 2) }}, '')
+{%- endmacro -%}
+
+{%- macro duckdb__email_domain(address) -%}
+    nullif(regexp_extract({{ address }}, '@([^@]+)$', 1), '')
+{%- endmacro -%}
+
+
+{#-
+    url_host(url) -> the host name of a website as a CRM writes it, lower case, without
+    scheme, user info, port, path, query, fragment or trailing dot:
+    'https://www.acme.co.uk/x' -> 'www.acme.co.uk', 'Acme.com:8080' -> 'acme.com'.
+    Null when there is none, or when the host is an IP address (no registered domain).
+-#}
+{%- macro url_host(url) -%}
+    {{ return(adapter.dispatch('url_host', 'account_engagement')(url)) }}
+{%- endmacro -%}
+
+{%- macro default__url_host(url) -%}
+    {{ exceptions.raise_compiler_error(
+        "url_host has no variant for the '" ~ adapter.type() ~ "' adapter: add "
+        ~ adapter.type() ~ "__url_host to macros/engagement_helpers.sql "
+        ~ "(e.g. Postgres: substring(... from '^(?:[a-z][a-z0-9+.-]*://)?(?:[^/@]*@)?([^/?#:]+)'))."
+    ) }}
+{%- endmacro -%}
+
+{%- macro duckdb__url_host(url) -%}
+    nullif(
+        regexp_replace(
+            rtrim(
+                regexp_extract(
+                    lower(trim({{ url }})),
+                    '^(?:[a-z][a-z0-9+.\-]*://)?(?:[^/?#@]*@)?([^/?#:\s]+)',
+                    1
+                ),
+                '.'
+            ),
+            '^[0-9.]+$',
+            ''
+        ),
+        ''
+    )
+{%- endmacro -%}
+
+
+{#-
+    host_labels(host) -> the number of dot-separated labels of a host name (portable).
+-#}
+{%- macro host_labels(host) -%}
+    ({{ dbt.length(host) }} - {{ dbt.length("replace(" ~ host ~ ", '.', '')") }} + 1)
+{%- endmacro -%}
+
+
+{#-
+    last_labels(host, n) -> the last `n` dot-separated labels of a host name
+    (last_labels("'www.acme.co.uk'", 2) -> 'co.uk'); '' or null when it has fewer.
+    `n` is a whole number known when the model compiles.
+-#}
+{%- macro last_labels(host, n) -%}
+    {{ return(adapter.dispatch('last_labels', 'account_engagement')(host, n)) }}
+{%- endmacro -%}
+
+{%- macro default__last_labels(host, n) -%}
+    {{ exceptions.raise_compiler_error(
+        "last_labels has no variant for the '" ~ adapter.type() ~ "' adapter: add "
+        ~ adapter.type() ~ "__last_labels to macros/engagement_helpers.sql "
+        ~ "(e.g. Spark: regexp_extract(host, '((?:[^.]+[.]){n-1}[^.]+)$', 1))."
+    ) }}
+{%- endmacro -%}
+
+{%- macro duckdb__last_labels(host, n) -%}
+    regexp_extract({{ host }}, '((?:[^.]+[.]){{ '{' ~ (n - 1) ~ '}' }}[^.]+)$', 1)
+{%- endmacro -%}
+
+
+{#-
+    iso_week_start(date_expr) -> the Monday starting the ISO week of a date, as a date.
+    date_trunc('week', ...) is the ISO (Monday) week on DuckDB, Postgres, Spark/Databricks,
+    Redshift and Trino; BigQuery needs `isoweek`, Snowflake a WEEK_START of 1.
+-#}
+{%- macro iso_week_start(date_expr) -%}
+    {{ return(adapter.dispatch('iso_week_start', 'account_engagement')(date_expr)) }}
+{%- endmacro -%}
+
+{%- macro default__iso_week_start(date_expr) -%}
+    cast({{ dbt.date_trunc('week', date_expr) }} as date)
+{%- endmacro -%}
+
+{%- macro bigquery__iso_week_start(date_expr) -%}
+    date_trunc(cast({{ date_expr }} as date), isoweek)
+{%- endmacro -%}
+
+{%- macro duckdb__iso_week_start(date_expr) -%}
+    cast(date_trunc('week', {{ date_expr }}) as date)
+{%- endmacro -%}
+
+
+{#-
+    seconds_between(start_ts, end_ts) -> the seconds from one timestamp to another, as a
+    double (negative when end is before start; fractions of a second kept on DuckDB).
+-#}
+{%- macro seconds_between(start_ts, end_ts) -%}
+    {{ return(adapter.dispatch('seconds_between', 'account_engagement')(start_ts, end_ts)) }}
+{%- endmacro -%}
+
+{%- macro default__seconds_between(start_ts, end_ts) -%}
+    cast({{ dbt.datediff(start_ts, end_ts, 'second') }} as {{ dbt.type_float() }})
+{%- endmacro -%}
+
+{%- macro duckdb__seconds_between(start_ts, end_ts) -%}
+    (epoch({{ end_ts }}) - epoch({{ start_ts }}))
+{%- endmacro -%}
+
+
+{#-
+    engagement_score(components, active) -> the EngagementScore expression (integer 0-100),
+    for a select over one row per account and period (see _marts__docs.md, "EngagementScore").
+
+    components: a list of (name, expression) for the count figures: each is scored
+        ln(1 + x) / ln(1 + max of x over the accounts of the same period), 0 when that max is 0.
+    The recency figure is the column `recency` (0..1, computed by the model).
+    active: a boolean SQL expression: any email or meeting with the account in the period;
+        the score is 0 when false.
+    Weights: var('engagement_score_weights'), one per component name plus `recency`;
+    non-negative, normalised by their sum.
+-#}
+{%- macro engagement_score(components, recency, active, partition_by) -%}
+    {%- set weights = var('engagement_score_weights') -%}
+    {%- set names = components | map(attribute=0) | list + ['recency'] -%}
+    {%- set ns = namespace(total=0.0) -%}
+    {%- for name in names -%}
+        {%- if name not in weights -%}
+            {{ exceptions.raise_compiler_error(
+                "var engagement_score_weights needs a weight for '" ~ name ~ "' (has: "
+                ~ (weights.keys() | list | join(', ')) ~ ")"
+            ) }}
+        {%- endif -%}
+        {%- if weights[name] | float < 0 -%}
+            {{ exceptions.raise_compiler_error(
+                "var engagement_score_weights." ~ name ~ " must be >= 0, got " ~ weights[name]
+            ) }}
+        {%- endif -%}
+        {%- set ns.total = ns.total + weights[name] | float -%}
+    {%- endfor -%}
+    {%- if ns.total <= 0 -%}
+        {{ exceptions.raise_compiler_error(
+            "var engagement_score_weights must have at least one positive weight"
+        ) }}
+    {%- endif -%}
+    case
+        when not ({{ active }}) then 0
+        else cast(round(100.0 * (
+            {%- for name, expression in components %}
+            {{ weights[name] | float / ns.total }} * coalesce(
+                ln(1.0 + {{ expression }})
+                / nullif(ln(1.0 + max({{ expression }}) over (partition by {{ partition_by }})), 0),
+                0
+            )
+            +
+            {%- endfor %}
+            {{ weights['recency'] | float / ns.total }} * {{ recency }}
+        ), 0) as {{ dbt.type_int() }})
+    end
+{%- endmacro -%}
+
+
+{#-
+    engagement_recency(last_email_date, last_meeting_date, period_end) -> the recency component
+    of EngagementScore, a double in 0..1: 2^(-d / half-life), d = whole days from the latest
+    of the period's last email and last meeting (date expressions, null when none) to the
+    period's last day; 0 when the period holds neither. Half-life:
+    var('engagement_score_recency_half_life_days'), > 0.
+-#}
+{%- macro engagement_recency(last_email_date, last_meeting_date, period_end) -%}
+    {%- set half_life = var('engagement_score_recency_half_life_days') | float -%}
+    {%- if half_life <= 0 -%}
+        {{ exceptions.raise_compiler_error(
+            "var engagement_score_recency_half_life_days must be > 0, got "
+            ~ var('engagement_score_recency_half_life_days')
+        ) }}
+    {%- endif -%}
+    {%- set last_activity -%}
+        case
+            when {{ last_meeting_date }} is null then {{ last_email_date }}
+            when {{ last_email_date }} is null then {{ last_meeting_date }}
+            when {{ last_email_date }} >= {{ last_meeting_date }} then {{ last_email_date }}
+            else {{ last_meeting_date }}
+        end
+    {%- endset -%}
+    case
+        when {{ last_email_date }} is null and {{ last_meeting_date }} is null then 0.0
+        else power(0.5, {{ dbt.datediff(last_activity, period_end, 'day') }} / {{ half_life }})
+    end
+{%- endmacro -%}
+
+
+{#-
+    type_double() -> the warehouse's 8-byte floating-point type (dbt.type_float() is 4 bytes on
+    DuckDB): the type of the averages of the marts.
+-#}
+{%- macro type_double() -%}
+    {{ return(adapter.dispatch('type_double', 'account_engagement')()) }}
+{%- endmacro -%}
+
+{%- macro default__type_double() -%}
+    {{ dbt.type_float() }}
+{%- endmacro -%}
+
+{%- macro duckdb__type_double() -%}
+    double
+{%- endmacro -%}
+
+{%- macro postgres__type_double() -%}
+    double precision
+{%- endmacro -%}

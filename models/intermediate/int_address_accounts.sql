@@ -1,0 +1,128 @@
+with
+
+messages as (
+
+    select * from {{ ref('stg_graph__messages') }}
+
+),
+
+message_recipients as (
+
+    select * from {{ ref('stg_graph__message_recipients') }}
+
+),
+
+events as (
+
+    select * from {{ ref('stg_graph__events') }}
+
+),
+
+event_attendees as (
+
+    select * from {{ ref('stg_graph__event_attendees') }}
+
+),
+
+org_addresses as (
+
+    select * from {{ ref('int_org_addresses') }}
+
+),
+
+accounts as (
+
+    select * from {{ ref('int_account_domains') }}
+
+),
+
+contacts as (
+
+    select * from {{ ref('stg_crm__contacts') }}
+
+),
+
+seen_addresses as (
+
+    select from_address as address from messages
+    union
+    select sender_address as address from messages
+    union
+    select recipient_address as address from message_recipients
+    union
+    select organizer_address as address from events
+    union
+    select attendee_address as address from event_attendees
+
+),
+
+addresses as (
+
+    select
+        address,
+        {{ email_domain('address') }} as address_domain
+    from seen_addresses
+    where address is not null
+
+),
+
+contact_accounts as (
+
+    -- rule 1: a contact's email (trimmed, lower case in staging) -> that contact's account;
+    -- contacts of accounts missing from the accounts snapshot are ignored, and an email held
+    -- by contacts of two accounts decides nothing (rule 2 is tried instead)
+    select
+        contacts.email_address,
+        min(contacts.account_id) as account_id
+    from contacts
+    inner join accounts
+        on contacts.account_id = accounts.account_id
+    where contacts.email_address is not null
+    group by contacts.email_address
+    having count(distinct contacts.account_id) = 1
+
+),
+
+domain_accounts as (
+
+    -- rule 2: the registered domain of exactly one account's website, neither a public mail
+    -- domain nor an org domain (flagged in int_account_domains)
+    select
+        registered_domain,
+        account_id
+    from accounts
+    where is_matchable_domain
+
+),
+
+resolved as (
+
+    select
+        addresses.address,
+        addresses.address_domain,
+        org_addresses.user_id as org_user_id,
+        case
+            when org_addresses.user_id is not null then null
+            when contact_accounts.account_id is not null then contact_accounts.account_id
+            {% if var('domain_matching') %}
+            when domain_accounts.account_id is not null then domain_accounts.account_id
+            {% endif %}
+        end as account_id,
+        case
+            when org_addresses.user_id is not null then 'org_mailbox'
+            when contact_accounts.account_id is not null then 'contact_email'
+            {% if var('domain_matching') %}
+            when domain_accounts.account_id is not null then 'website_domain'
+            {% endif %}
+        end as matched_by
+    from addresses
+    left join org_addresses
+        on addresses.address = org_addresses.org_address
+    left join contact_accounts
+        on addresses.address = contact_accounts.email_address
+    left join domain_accounts
+        on addresses.address_domain = domain_accounts.registered_domain
+
+)
+
+select * from resolved

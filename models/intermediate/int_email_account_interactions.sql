@@ -1,0 +1,81 @@
+with
+
+emails as (
+
+    select * from {{ ref('int_emails') }}
+
+),
+
+participants as (
+
+    select * from {{ ref('int_email_participants') }}
+
+),
+
+org_sides as (
+
+    select
+        internet_message_id,
+        max(case when is_sender and org_user_id is not null then 1 else 0 end) = 1
+            as is_sent_by_org,
+        max(case when is_recipient and org_user_id is not null then 1 else 0 end) = 1
+            as has_org_recipient,
+        count(distinct org_user_id) as org_people
+    from participants
+    group by internet_message_id
+
+),
+
+account_sides as (
+
+    select
+        internet_message_id,
+        account_id,
+        max(case when is_sender then 1 else 0 end) = 1 as is_sent_by_account,
+        max(case when is_recipient then 1 else 0 end) = 1 as has_account_recipient,
+        count(distinct address) as account_addresses
+    from participants
+    where account_id is not null
+    group by
+        internet_message_id,
+        account_id
+
+),
+
+directed as (
+
+    select
+        account_sides.internet_message_id,
+        account_sides.account_id,
+        -- to the account: sent by an org address, with a to/cc/bcc recipient of the account
+        org_sides.is_sent_by_org and account_sides.has_account_recipient as is_to_account,
+        -- from the account: sent by an address of the account, with an org recipient
+        account_sides.is_sent_by_account and org_sides.has_org_recipient as is_from_account,
+        org_sides.org_people,
+        account_sides.account_addresses
+    from account_sides
+    inner join org_sides
+        on account_sides.internet_message_id = org_sides.internet_message_id
+
+),
+
+final as (
+
+    select
+        directed.internet_message_id,
+        directed.account_id,
+        emails.conversation_id,
+        emails.sent_at,
+        emails.sent_date,
+        directed.is_to_account,
+        directed.is_from_account,
+        directed.org_people,
+        directed.account_addresses
+    from directed
+    inner join emails
+        on directed.internet_message_id = emails.internet_message_id
+    where directed.is_to_account or directed.is_from_account
+
+)
+
+select * from final

@@ -1,0 +1,360 @@
+with
+
+accounts as (
+
+    select * from {{ ref('int_account_domains') }}
+
+),
+
+account_activity as (
+
+    select * from {{ ref('int_account_activity') }}
+
+),
+
+org_mailboxes as (
+
+    select * from {{ ref('int_org_mailboxes') }}
+
+),
+
+periods as (
+
+    select * from {{ ref('int_periods') }}
+
+),
+
+email_interactions as (
+
+    select * from {{ ref('int_email_account_interactions') }}
+
+),
+
+email_participants as (
+
+    select * from {{ ref('int_email_participants') }}
+
+),
+
+meeting_interactions as (
+
+    select * from {{ ref('int_meeting_account_interactions') }}
+
+),
+
+meeting_participants as (
+
+    select * from {{ ref('int_meeting_participants') }}
+
+),
+
+email_replies as (
+
+    select * from {{ ref('int_account_email_replies') }}
+
+),
+
+---------- the rows: a Year row per account, Month and Week rows for the active ones
+
+graph_landed as (
+
+    -- no Graph data landed (or `remove graph`): the entity is empty
+    select count(*) > 0 as has_org_mailboxes
+    from org_mailboxes
+
+),
+
+account_periods as (
+
+    select
+        accounts.account_id,
+        periods.aggregation_level,
+        periods.period_start,
+        periods.period_end,
+        account_activity.engagement_start_date,
+        account_activity.last_email_date_before_window,
+        account_activity.last_meeting_date_before_window
+    from accounts
+    inner join account_activity
+        on accounts.account_id = account_activity.account_id
+    cross join periods
+    cross join graph_landed
+    where
+        graph_landed.has_org_mailboxes
+        and (periods.aggregation_level = 'Year' or account_activity.is_active_in_window)
+
+),
+
+---------- emails per account and period
+
+period_emails as (
+
+    select
+        email_interactions.account_id,
+        periods.aggregation_level,
+        periods.period_start,
+        email_interactions.internet_message_id,
+        email_interactions.is_to_account,
+        email_interactions.is_from_account,
+        email_interactions.sent_date
+    from email_interactions
+    inner join periods
+        on email_interactions.sent_date between periods.period_start and periods.period_end
+
+),
+
+email_figures as (
+
+    select
+        account_id,
+        aggregation_level,
+        period_start,
+        sum(case when is_to_account then 1 else 0 end) as emails_to_account,
+        sum(case when is_from_account then 1 else 0 end) as emails_from_account,
+        max(sent_date) as last_email_date_in_period
+    from period_emails
+    group by
+        account_id,
+        aggregation_level,
+        period_start
+
+),
+
+email_people as (
+
+    select
+        period_emails.account_id,
+        period_emails.aggregation_level,
+        period_emails.period_start,
+        count(distinct email_participants.org_user_id) as org_contacts,
+        count(
+            distinct case
+                when email_participants.account_id = period_emails.account_id
+                    then email_participants.address
+            end
+        ) as account_contacts
+    from period_emails
+    inner join email_participants
+        on period_emails.internet_message_id = email_participants.internet_message_id
+    group by
+        period_emails.account_id,
+        period_emails.aggregation_level,
+        period_emails.period_start
+
+),
+
+---------- meetings per account and period
+
+period_meetings as (
+
+    select
+        meeting_interactions.account_id,
+        periods.aggregation_level,
+        periods.period_start,
+        meeting_interactions.meeting_id,
+        meeting_interactions.is_to_account,
+        meeting_interactions.is_from_account,
+        meeting_interactions.duration_minutes,
+        meeting_interactions.start_date
+    from meeting_interactions
+    inner join periods
+        on meeting_interactions.start_date between periods.period_start and periods.period_end
+
+),
+
+meeting_figures as (
+
+    select
+        account_id,
+        aggregation_level,
+        period_start,
+        count(*) as meetings,
+        sum(case when is_to_account then 1 else 0 end) as meetings_to_account,
+        sum(case when is_from_account then 1 else 0 end) as meetings_from_account,
+        avg(duration_minutes) as average_meeting_minutes,
+        max(start_date) as last_meeting_date_in_period
+    from period_meetings
+    group by
+        account_id,
+        aggregation_level,
+        period_start
+
+),
+
+meeting_people as (
+
+    select
+        period_meetings.account_id,
+        period_meetings.aggregation_level,
+        period_meetings.period_start,
+        count(distinct meeting_participants.org_user_id) as org_contacts,
+        count(
+            distinct case
+                when meeting_participants.account_id = period_meetings.account_id
+                    then meeting_participants.address
+            end
+        ) as account_contacts
+    from period_meetings
+    inner join meeting_participants
+        on period_meetings.meeting_id = meeting_participants.meeting_id
+    group by
+        period_meetings.account_id,
+        period_meetings.aggregation_level,
+        period_meetings.period_start
+
+),
+
+---------- replies of the account, placed by the reply's day
+
+reply_figures as (
+
+    select
+        email_replies.account_id,
+        periods.aggregation_level,
+        periods.period_start,
+        avg(email_replies.reply_hours) as average_reply_hours
+    from email_replies
+    inner join periods
+        on email_replies.sent_date between periods.period_start and periods.period_end
+    group by
+        email_replies.account_id,
+        periods.aggregation_level,
+        periods.period_start
+
+),
+
+---------- together, zero-filled
+
+joined as (
+
+    select
+        account_periods.account_id,
+        account_periods.aggregation_level,
+        account_periods.period_start,
+        account_periods.period_end,
+        account_periods.engagement_start_date,
+        coalesce(email_figures.emails_to_account, 0) as emails_to_account,
+        coalesce(email_figures.emails_from_account, 0) as emails_from_account,
+        coalesce(meeting_figures.meetings, 0) as meetings,
+        coalesce(meeting_figures.meetings_to_account, 0) as meetings_to_account,
+        coalesce(meeting_figures.meetings_from_account, 0) as meetings_from_account,
+        coalesce(email_people.org_contacts, 0) as email_org_contacts,
+        coalesce(meeting_people.org_contacts, 0) as meeting_org_contacts,
+        coalesce(email_people.account_contacts, 0) as email_account_contacts,
+        coalesce(meeting_people.account_contacts, 0) as meeting_account_contacts,
+        meeting_figures.average_meeting_minutes,
+        reply_figures.average_reply_hours,
+        email_figures.last_email_date_in_period,
+        meeting_figures.last_meeting_date_in_period,
+        -- the last email / meeting up to the period's last day: the latest of this and the
+        -- earlier periods of the window, else the last one before the window
+        coalesce(
+            max(email_figures.last_email_date_in_period) over (
+                partition by account_periods.account_id, account_periods.aggregation_level
+                order by account_periods.period_start
+                rows between unbounded preceding and current row
+            ),
+            account_periods.last_email_date_before_window
+        ) as last_email_date,
+        coalesce(
+            max(meeting_figures.last_meeting_date_in_period) over (
+                partition by account_periods.account_id, account_periods.aggregation_level
+                order by account_periods.period_start
+                rows between unbounded preceding and current row
+            ),
+            account_periods.last_meeting_date_before_window
+        ) as last_meeting_date
+    from account_periods
+    left join email_figures
+        on
+            account_periods.account_id = email_figures.account_id
+            and account_periods.aggregation_level = email_figures.aggregation_level
+            and account_periods.period_start = email_figures.period_start
+    left join email_people
+        on
+            account_periods.account_id = email_people.account_id
+            and account_periods.aggregation_level = email_people.aggregation_level
+            and account_periods.period_start = email_people.period_start
+    left join meeting_figures
+        on
+            account_periods.account_id = meeting_figures.account_id
+            and account_periods.aggregation_level = meeting_figures.aggregation_level
+            and account_periods.period_start = meeting_figures.period_start
+    left join meeting_people
+        on
+            account_periods.account_id = meeting_people.account_id
+            and account_periods.aggregation_level = meeting_people.aggregation_level
+            and account_periods.period_start = meeting_people.period_start
+    left join reply_figures
+        on
+            account_periods.account_id = reply_figures.account_id
+            and account_periods.aggregation_level = reply_figures.aggregation_level
+            and account_periods.period_start = reply_figures.period_start
+
+),
+
+---------- the score's recency: how close to the period's end its last email or meeting was
+
+with_recency as (
+
+    select
+        *,
+        {{ engagement_recency(
+            'last_email_date_in_period', 'last_meeting_date_in_period', 'period_end'
+        ) }} as recency
+    from joined
+
+),
+
+scored as (
+
+    select
+        *,
+        {{ engagement_score(
+            components=[
+                ('emails_to_account', 'emails_to_account'),
+                ('emails_from_account', 'emails_from_account'),
+                ('meetings', 'meetings'),
+                ('account_contacts', 'email_account_contacts + meeting_account_contacts'),
+                ('org_contacts', 'email_org_contacts + meeting_org_contacts'),
+            ],
+            recency='recency',
+            active='emails_to_account + emails_from_account + meetings > 0',
+            partition_by='aggregation_level, period_start',
+        ) }} as engagement_score
+    from with_recency
+
+),
+
+final as (
+
+    select
+        cast(account_id as {{ dbt.type_string() }}) as "AccountId",
+        cast(engagement_score as {{ dbt.type_int() }}) as "EngagementScore",
+        cast(emails_to_account as {{ dbt.type_int() }}) as "NoOfEmails_ToAccount",
+        cast(emails_from_account as {{ dbt.type_int() }}) as "NoOfEmails_FromAccount",
+        cast(meetings_to_account as {{ dbt.type_int() }}) as "NoOfMeetings_ToAccount",
+        cast(meetings_from_account as {{ dbt.type_int() }}) as "NoOfMeetings_FromAccount",
+        cast(email_org_contacts as {{ dbt.type_int() }}) as "NoOfContactsInvolved_Emails",
+        cast(meeting_org_contacts as {{ dbt.type_int() }}) as "NoOfContactsInvolved_Meetings",
+        cast(email_account_contacts as {{ dbt.type_int() }})
+            as "NoOfAccountContactsInvolved_Emails",
+        cast(meeting_account_contacts as {{ dbt.type_int() }})
+            as "NoOfAccountContactsInvolved_Meetings",
+        cast(engagement_start_date as date) as "EngagementStartDate",
+        cast(
+            {{ dbt.datediff('last_email_date', 'period_end', 'day') }} as {{ dbt.type_int() }}
+        ) as "DaysSinceLastEmail",
+        cast(
+            {{ dbt.datediff('last_meeting_date', 'period_end', 'day') }} as {{ dbt.type_int() }}
+        ) as "DaysSinceLastMeeting",
+        cast(average_meeting_minutes as {{ type_double() }}) as "AverageDuration_Of_Meetings",
+        cast(average_reply_hours as {{ type_double() }})
+            as "AverageDuration_Of_AccountEmailReplies",
+        cast(period_start as date) as "AggregationStartDate",
+        cast(aggregation_level as {{ dbt.type_string() }}) as "AggregationLevel"
+    from scored
+
+)
+
+select * from final
