@@ -13,6 +13,7 @@ A record DuckDB cannot type (say `toRecipients: "oops"`) is kept whole in
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import shutil
@@ -248,8 +249,9 @@ class Lander:
         owner = {path: item for path, item in zip(files, batch, strict=True)}
         now = utc_now()
         con = self._con
-        con.execute("begin transaction")
         try:
+            # parsing happens outside the transaction: a record DuckDB cannot type must not
+            # abort it (the page is then re-read without that record)
             bad = self._read_pages("messages", files, "incoming")
             con.execute(
                 "create or replace temp table spool_map "
@@ -273,6 +275,7 @@ class Lander:
                 from spool_map as m left join incoming as i using (filename)
                 group by m.filename"""
             ).fetchall()
+            con.execute("begin transaction")
             con.execute(
                 f"""update {GRAPH_SCHEMA}.messages as t
                 set _removed = true, _run_id = ?, _loaded_at = ?
@@ -299,7 +302,7 @@ class Lander:
             self._save_checkpoints(batch, now)
             con.execute("commit")
         except BaseException:
-            con.execute("rollback")
+            _rollback(con)
             raise
         finally:
             for path in files:
@@ -322,7 +325,6 @@ class Lander:
         now = utc_now()
         con = self._con
         stats = self._stats(item.mailbox_id, item.stream)
-        con.execute("begin transaction")
         try:
             bad = self._read_pages("events", files, "incoming_events") if files else []
             if not files:
@@ -330,6 +332,7 @@ class Lander:
                     f"create or replace temp table incoming_events as select "
                     f"{EVENT_COLUMNS} from {GRAPH_SCHEMA}.events where false"
                 )
+            con.execute("begin transaction")
             con.execute(
                 """create or replace temp table incoming_hashed as
                 select *, md5(cast(to_json(struct_pack(*columns(* exclude (filename))))
@@ -376,7 +379,7 @@ class Lander:
             self._save_state(item.mailbox_id, item.stream, item.window_start, None, None, now)
             con.execute("commit")
         except BaseException:
-            con.execute("rollback")
+            _rollback(con)
             raise
         finally:
             for path in files:
@@ -422,3 +425,9 @@ class Lander:
             f"insert into {LOADER_SCHEMA}.graph_sync_state values (?, ?, ?, ?, ?, ?)",
             [mailbox_id, stream, window_start, next_link, delta_link, now],
         )
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the open transaction, if one is open."""
+    with contextlib.suppress(duckdb.TransactionException):
+        con.execute("rollback")

@@ -27,6 +27,8 @@ from loaders.errors import BadInput, LoadFailed
 from loaders.settings import GraphSettings
 
 PER_MAILBOX_LIMIT = 4
+# A token may expire while a request waits out a Retry-After: renew it, a few times at most.
+TOKEN_ATTEMPTS = 3
 
 
 class GraphError(LoadFailed):
@@ -131,7 +133,7 @@ class GraphClient:
         if not url.startswith(("http://", "https://")):
             url = f"{self.base_url}/{url.lstrip('/')}"
         with self._mailbox_slot(mailbox):
-            for attempt in range(2):
+            for attempt in range(TOKEN_ATTEMPTS):
                 token = self._tokens.token()
                 request_headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
                 request_headers.update(headers or {})
@@ -145,7 +147,7 @@ class GraphClient:
                         f"{_redact(url)}"
                     ) from None
                 self.requests_made += 1
-                if response.status_code == 401 and attempt == 0:
+                if response.status_code == 401 and attempt < TOKEN_ATTEMPTS - 1:
                     self._tokens.invalidate(token)
                     continue
                 return self._page_or_raise(response, url)

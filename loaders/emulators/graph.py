@@ -882,7 +882,7 @@ class GraphEmulator:
         self.requests.append({
             "method": req.method, "path": req.path, "query": dict(req.query),
             "headers": headers, "status": status, "mailbox": req.mailbox,
-            "request_id": req.request_id,
+            "request_id": req.request_id, "started": started,
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
         })
 

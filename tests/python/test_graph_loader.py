@@ -1,0 +1,308 @@
+"""`python -m loaders graph` against the bundled emulator over real HTTP on loopback.
+
+Expected figures are computed from the synthetic organisation's files, not from the
+emulator, so a loader that skips a folder, a page or a mailbox, or lands one twice, fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import orjson
+import pytest
+
+from loaders.cli import main
+from loaders.graph import EXCLUDED_FOLDERS
+
+AS_OF = date(2026, 3, 15)
+WINDOW_START = datetime(2025, 3, 16)
+FORBIDDEN_FIELDS = {"body", "bodyPreview", "uniqueBody", "subject"}
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# ---------------------------------------------------------------------------- helpers
+def selected_mailboxes(org: Path) -> list[str]:
+    return json.loads((org / "manifest.json").read_text())["mailbox_ids"]
+
+
+def expected_messages(org: Path, mailboxes: list[str]) -> set[tuple[str, str]]:
+    """(mailbox, id) of every message the loader must land: real-mail folders, in window."""
+    keys = set()
+    for mailbox in mailboxes:
+        folders = json.loads((org / "graph/mailboxes" / mailbox / "folders.json").read_text())
+        excluded = {f["id"] for f in folders if f.get("_wellKnownName") in EXCLUDED_FOLDERS}
+        changed = True
+        while changed:  # descendants of excluded folders are excluded too
+            before = len(excluded)
+            excluded |= {f["id"] for f in folders if f.get("parentFolderId") in excluded}
+            changed = len(excluded) != before
+        for line in (org / "graph/mailboxes" / mailbox / "messages.ndjson").open("rb"):
+            message = orjson.loads(line)
+            received = message.get("receivedDateTime") or ""
+            if message["parentFolderId"] not in excluded and received >= "2025-03-16T00:00:00Z":
+                keys.add((mailbox, message["id"]))
+    return keys
+
+
+def query(path: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+@pytest.fixture
+def env(graph_emulator, tmp_path, monkeypatch) -> Path:
+    warehouse = tmp_path / "w.duckdb"
+    monkeypatch.setenv("DUCKDB_PATH", str(warehouse))
+    monkeypatch.setenv("GRAPH_API_URL", graph_emulator.graph_url)
+    monkeypatch.setenv("GRAPH_LOGIN_URL", graph_emulator.login_url)
+    monkeypatch.setenv("GRAPH_TENANT_ID", graph_emulator.tenant_id)
+    monkeypatch.setenv("GRAPH_CLIENT_ID", graph_emulator.client_id)
+    monkeypatch.setenv("GRAPH_CLIENT_SECRET", graph_emulator.client_secret)
+    return warehouse
+
+
+def load(*extra: str, group: str = "sales@contoso.com") -> int:
+    return main(["graph", "--group", group, "--as-of", AS_OF.isoformat(), "--no-progress",
+                 *extra])
+
+
+# ---------------------------------------------------------------------------- full load
+def test_full_load_lands_every_message_once_and_only_metadata(
+    env, graph_emulator, synthetic_org, capsys
+):
+    mailboxes = selected_mailboxes(synthetic_org)
+    assert load() == 0
+    assert f"{len(mailboxes)} mailboxes" in capsys.readouterr().out
+
+    landed = query(env, "select _mailbox_id, id from raw_graph.messages")
+    assert len(landed) == len(set(landed))
+    assert set(landed) == expected_messages(synthetic_org, mailboxes)
+    assert query(env, "select count(*) from raw_graph.messages where isDraft") == [(0,)]
+    assert sorted(r[0] for r in query(env, "select id from raw_graph.users")) == sorted(mailboxes)
+
+    # every occurrence of the window, no series master, each calendar copy once
+    events = query(env, "select _mailbox_id, id, type, start.timeZone from raw_graph.events")
+    assert len(events) == len({(m, i) for m, i, _, _ in events}) > 0
+    assert {t for _, _, t, _ in events} <= {"singleInstance", "occurrence", "exception"}
+    assert {z for _, _, _, z in events} == {"UTC"}
+
+    # nothing but metadata was asked for: every message and event request $selects, and
+    # never a body, a preview or a subject
+    data_requests = [
+        r for r in graph_emulator.requests
+        if r["path"].endswith(("/messages/delta", "/calendarView")) and "$select" in r["query"]
+    ]
+    assert data_requests
+    for request in graph_emulator.requests:
+        selected = set(request["query"].get("$select", "").split(","))
+        assert not selected & FORBIDDEN_FIELDS, request
+    runs = query(env, "select status, count(*) from raw_loader.load_runs group by all")
+    assert runs == [("succeeded", len(mailboxes) * 7)]  # 6 real-mail folders + calendar
+
+
+def test_rerun_lands_nothing_and_delta_brings_exactly_the_changes(
+    env, graph_emulator, synthetic_org, capsys
+):
+    assert load() == 0
+    before = query(
+        env, "select count(*), count(distinct (_mailbox_id, id)) from raw_graph.messages"
+    )
+    events_before = query(env, "select * exclude (_run_id, _loaded_at) from raw_graph.events "
+                               "order by _mailbox_id, id")
+    capsys.readouterr()
+    assert load() == 0
+    assert " 0 records landed" in capsys.readouterr().out
+    assert query(env, "select count(*), count(distinct (_mailbox_id, id)) "
+                      "from raw_graph.messages") == before
+    assert query(env, "select * exclude (_run_id, _loaded_at) from raw_graph.events "
+                      "order by _mailbox_id, id") == events_before
+
+    mailbox = selected_mailboxes(synthetic_org)[0]
+    victim = query(env, f"select id from raw_graph.messages where _mailbox_id = '{mailbox}' "
+                        "order by id limit 1")[0][0]
+    graph_emulator.delete_message(mailbox, victim)
+    added = graph_emulator.add_message(mailbox, {
+        "parentFolderId": "inbox",
+        "internetMessageId": "<new-one@fabrikam.com>",
+        "receivedDateTime": "2026-03-14T10:00:00Z", "sentDateTime": "2026-03-14T09:59:00Z",
+        "subject": "never landed", "isDraft": False,
+        "from": {"emailAddress": {"name": "N", "address": "n@fabrikam.com"}},
+        "toRecipients": [{"emailAddress": {"name": "M", "address": "m@contoso.com"}}],
+    })
+    assert load() == 0
+    rows = query(env, f"select id, _removed from raw_graph.messages where _mailbox_id = "
+                      f"'{mailbox}' and id in ('{victim}', '{added['id']}') order by _removed")
+    assert rows == sorted([(added["id"], False), (victim, True)], key=lambda r: r[1])
+    assert query(env, "select count(*) from raw_graph.messages") == [(before[0][0] + 1,)]
+    columns = [c[0] for c in query(env, "describe raw_graph.messages")]
+    assert not FORBIDDEN_FIELDS & set(columns)
+
+
+# ---------------------------------------------------------------------------- faults
+def test_throttling_outages_empty_pages_and_token_expiry_lose_nothing(
+    env, graph_emulator, synthetic_org
+):
+    faults = graph_emulator.faults
+    faults.throttle_every, faults.throttle_retry_after = 9, 1
+    faults.unavailable_every = 13
+    faults.gateway_timeout_every = 29
+    faults.empty_pages_every = 3
+    faults.token_ttl_seconds = 2  # tokens die after 2 s (the loader renews on 401)
+    assert load() == 0
+
+    mailboxes = selected_mailboxes(synthetic_org)
+    assert set(query(env, "select _mailbox_id, id from raw_graph.messages")) == \
+        expected_messages(synthetic_org, mailboxes)
+    log = graph_emulator.requests.snapshot()
+    statuses = [r["status"] for r in log]
+    assert statuses.count(429) and statuses.count(503) and statuses.count(504)
+    assert statuses.count(401)
+    # Retry-After: 1 was honoured: the retry of a throttled request came a second later
+    for i, request in enumerate(log):
+        if request["status"] == 429:
+            retry = next(r for r in log[i + 1:] if r["path"] == request["path"]
+                         and r["query"] == request["query"])
+            assert retry["started"] - request["started"] >= 0.95
+
+
+def test_at_most_four_requests_per_mailbox_in_flight(env, graph_emulator):
+    graph_emulator.faults.mailbox_concurrency_limit = 4
+    graph_emulator.faults.latency_ms = 40
+    assert load("--workers", "16") == 0
+    throttled = [r for r in graph_emulator.requests if r["status"] == 429]
+    assert throttled == []
+
+
+def test_malformed_records_are_landed_or_kept_and_counted(env, graph_emulator, synthetic_org):
+    mailbox = selected_mailboxes(synthetic_org)[1]
+    odd = graph_emulator.add_message(mailbox, {
+        "parentFolderId": "inbox", "internetMessageId": "<odd@x.com>",
+        "receivedDateTime": "2026-03-01T10:00:00Z", "sentDateTime": "2026-03-01T10:00:00Z",
+        "toRecipients": "not-a-list", "isDraft": False,
+    })
+    assert load() == 0
+    kept = query(env, "select _mailbox_id, problem, record from raw_graph.malformed_records")
+    assert [(k[0], json.loads(k[2])["id"]) for k in kept] == [(mailbox, odd["id"])]
+    # the synthetic org's own malformed records (no `from`, null recipients) land as rows
+    facts = json.loads((synthetic_org / "manifest.json").read_text())["facts"]
+    assert facts["malformed_messages"]
+    no_from = query(env, 'select count(*) from raw_graph.messages where "from" is null')[0][0]
+    counted = query(env, "select sum(malformed) from raw_loader.load_runs")[0][0]
+    assert no_from >= 1 and counted >= no_from + 1
+    everything_else = expected_messages(synthetic_org, selected_mailboxes(synthetic_org))
+    assert set(query(env, "select _mailbox_id, id from raw_graph.messages")) == everything_else
+
+
+def test_killed_run_resumes_without_loss_or_duplicates(env, graph_emulator, synthetic_org):
+    graph_emulator.faults.latency_ms = 60
+    child = subprocess.Popen(
+        [sys.executable, "-m", "loaders", "graph", "--group", "sales@contoso.com",
+         "--as-of", AS_OF.isoformat(), "--no-progress", "--workers", "2"],
+        cwd=ROOT, env=dict(os.environ), stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while len(graph_emulator.requests.matching("/messages/delta", 200)) < 12:
+        assert time.monotonic() < deadline and child.poll() is None
+        time.sleep(0.05)
+    time.sleep(1.5)  # let the writer commit a batch or two
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    partial = query(env, "select count(*) from raw_graph.messages")[0][0]
+    resumable = query(env, "select count(*) from raw_loader.graph_sync_state "
+                           "where next_link is not null or delta_link is not null")[0][0]
+    assert partial > 0 and resumable > 0
+
+    graph_emulator.faults.latency_ms = 0
+    assert load() == 0
+    landed = query(env, "select _mailbox_id, id from raw_graph.messages")
+    assert len(landed) == len(set(landed))
+    assert set(landed) == expected_messages(synthetic_org, selected_mailboxes(synthetic_org))
+
+
+# ---------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--mailbox", "not-an-address"], "not an email address"),
+        (["--mailbox", "nobody@contoso.com", "--group", "sales@contoso.com"],
+         "Graph knows no mailbox nobody@contoso.com"),
+        (["--group", "no-such-group@contoso.com"], "Graph knows no group"),
+    ],
+)
+def test_bad_selection_exits_2_with_a_sentence(env, graph_emulator, capsys, args, says):
+    code = main(["graph", *args, "--as-of", AS_OF.isoformat(), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and says in err and "Traceback" not in err
+
+
+def test_one_mailbox_is_refused(env, graph_emulator, synthetic_org, capsys):
+    users = json.loads((synthetic_org / "graph/users.json").read_text())
+    first = next(u for u in users if u["id"] == selected_mailboxes(synthetic_org)[0])
+    code = main(["graph", "--mailbox", first["userPrincipalName"], "--mailbox",
+                 first["mail"].upper(), "--as-of", AS_OF.isoformat(), "--no-progress"])
+    assert code == 2
+    assert "resolves to 1 mailbox;" in capsys.readouterr().err
+    assert query(env, "select count(*) from raw_graph.messages") == [(0,)]
+
+
+def test_more_than_2500_mailboxes_is_refused(tmp_path, monkeypatch, capsys):
+    from loaders.emulators.graph import GraphEmulator
+
+    org = tmp_path / "big"
+    (org / "graph").mkdir(parents=True)
+    users = [{"id": f"00000000-0000-4000-8000-{i:012d}", "displayName": f"U {i}",
+              "mail": f"u{i}@contoso.com", "userPrincipalName": f"u{i}@contoso.com"}
+             for i in range(2501)]
+    (org / "graph/users.json").write_text(json.dumps(users))
+    (org / "graph/groups.json").write_text(json.dumps([{
+        "id": "11111111-1111-4111-8111-111111111111", "displayName": "Everyone",
+        "mail": "everyone@contoso.com", "members": [u["id"] for u in users]}]))
+    (org / "manifest.json").write_text(json.dumps({"org_domain": "contoso.com", "emulator": {
+        "tenant_id": "t-1", "client_id": "c-1", "client_secret": "s-1"}}))
+    with GraphEmulator(org, tenant_id="t-1", client_id="c-1", client_secret="s-1") as emulator:
+        for name, value in {"DUCKDB_PATH": str(tmp_path / "w.duckdb"),
+                            "GRAPH_API_URL": emulator.graph_url,
+                            "GRAPH_LOGIN_URL": emulator.login_url, "GRAPH_TENANT_ID": "t-1",
+                            "GRAPH_CLIENT_ID": "c-1", "GRAPH_CLIENT_SECRET": "s-1"}.items():
+            monkeypatch.setenv(name, value)
+        assert load(group="everyone@contoso.com") == 2
+    assert "resolves to 2,501 mailboxes" in capsys.readouterr().err
+
+
+def test_wrong_secret_exits_2_without_echoing_it(env, graph_emulator, monkeypatch, capsys):
+    monkeypatch.setenv("GRAPH_CLIENT_SECRET", "s3cr3t-wrong-value")
+    assert load() == 2
+    err = capsys.readouterr().err
+    assert "invalid_client" in err and "GRAPH_CLIENT_SECRET" in err
+    assert "s3cr3t-wrong-value" not in err
+
+
+def test_missing_settings_exit_2(env, monkeypatch, capsys):
+    monkeypatch.delenv("GRAPH_TENANT_ID")
+    assert load() == 2
+    assert "GRAPH_TENANT_ID not set" in capsys.readouterr().err
+
+
+def test_missing_permission_exits_2_with_the_permissions_to_grant(
+    env, graph_emulator, synthetic_org, capsys
+):
+    graph_emulator.faults.forbidden_mailboxes = {selected_mailboxes(synthetic_org)[2]}
+    assert load() == 2
+    err = capsys.readouterr().err
+    assert "Graph denied access (ErrorAccessDenied" in err and "Mail.ReadBasic.All" in err
+
+
+def test_window_start_is_365_days_inclusive():
+    from loaders.graph import Window
+
+    window = Window(AS_OF)
+    assert window.start == WINDOW_START
+    assert window.end - window.start == timedelta(days=365)
