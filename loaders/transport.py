@@ -186,7 +186,7 @@ class GraphClient:
             raise GraphForbidden(
                 f"Graph denied access ({code}: {message}) for {_redact(url)}. Grant the app the "
                 "application permissions User.Read.All, GroupMember.Read.All, Mail.ReadBasic.All "
-                "and Calendars.ReadBasic.All with admin consent, and check that no application "
+                "and Calendars.Read with admin consent, and check that no application "
                 "access policy excludes this mailbox."
             )
         if status == 404:
