@@ -39,12 +39,12 @@ EVENT_COLUMNS = ", ".join(f'"{name}"' for name in EVENT_FIELDS)
 
 def _json_columns(fields: dict[str, str]) -> dict[str, str]:
     struct = ", ".join(f'"{name}" {sql_type}' for name, sql_type in fields.items())
-    return {"value": f'STRUCT({struct}, "@removed" {REMOVED})[]'}
+    return {"value": f'STRUCT(value STRUCT({struct}, "@removed" {REMOVED})[])'}
 
 
 READ_OPTIONS = {
-    "messages": _json_columns(MESSAGE_FIELDS),
-    "events": _json_columns(EVENT_FIELDS),
+    "messages": _json_columns(MESSAGE_FIELDS)["value"],
+    "events": _json_columns(EVENT_FIELDS)["value"],
 }
 
 
@@ -102,8 +102,8 @@ class Lander:
         self,
         con: duckdb.DuckDBPyConnection,
         run_id: str,
-        batch_pages: int = 48,
-        batch_seconds: float = 1.0,
+        batch_pages: int = 64,
+        batch_seconds: float = 2.0,
         on_landed: Callable[[int], None] | None = None,
     ) -> None:
         self._con = con
@@ -111,9 +111,9 @@ class Lander:
         self._batch_pages = batch_pages
         self._batch_seconds = batch_seconds
         self._on_landed = on_landed or (lambda n: None)
-        self._queue: queue.Queue = queue.Queue(maxsize=batch_pages * 2)
+        self._queue: queue.Queue = queue.Queue(maxsize=batch_pages * 3)
         self._thread = threading.Thread(target=self._run, name="lander", daemon=True)
-        self._spool = Path(tempfile.mkdtemp(prefix="graph-spool-"))
+        self._spool_dir = Path(tempfile.mkdtemp(prefix="graph-spool-"))
         self._seq = 0
         self.stats: dict[tuple[str, str], StreamStats] = {}
         self.error: BaseException | None = None
@@ -137,7 +137,7 @@ class Lander:
         if self._thread.is_alive():
             self._queue.put(_STOP)
             self._thread.join()
-        shutil.rmtree(self._spool, ignore_errors=True)
+        shutil.rmtree(self._spool_dir, ignore_errors=True)
         if self.error is not None:
             raise self.error
 
@@ -146,7 +146,10 @@ class Lander:
         try:
             stopping = False
             while not stopping:
+                # pages are landed in batches; other items (a stream's end, a calendar
+                # snapshot, a folder list) wait for the batch they follow, keeping their order
                 batch: list[PageItem] = []
+                deferred: list[object] = []
                 deadline = time.monotonic() + self._batch_seconds
                 while len(batch) < self._batch_pages:
                     try:
@@ -158,11 +161,11 @@ class Lander:
                         break
                     if isinstance(item, PageItem):
                         batch.append(item)
-                        continue
-                    self._land_pages(batch)
-                    batch = []
-                    self._handle(item)
+                    else:
+                        deferred.append(item)
                 self._land_pages(batch)
+                for item in deferred:
+                    self._handle(item)
         except BaseException as exc:  # noqa: BLE001 - handed to the producer side
             self.error = exc
             # keep draining so producers blocked on put() notice the error and stop
@@ -192,98 +195,114 @@ class Lander:
     def _stats(self, mailbox_id: str, stream: str) -> StreamStats:
         return self.stats.setdefault((mailbox_id, stream), StreamStats())
 
-    def _spool_file(self, raw: bytes) -> str:
+    def _spool(self, raws: list[bytes]) -> str:
+        """Write pages, as Graph sent them, into one file: `[{"p": i, "page": <page i>}, ...]`.
+
+        One file per batch keeps DuckDB's reader to one buffer (per-file buffers for dozens
+        of pages cost gigabytes); `p` ties each record back to its page.
+        """
         self._seq += 1
-        path = self._spool / f"{self._seq:09d}.json"
-        path.write_bytes(raw)
+        path = self._spool_dir / f"{self._seq:09d}.json"
+        with path.open("wb") as out:
+            out.write(b"[")
+            for index, raw in enumerate(raws):
+                if index:
+                    out.write(b",")
+                out.write(b'{"p":%d,"page":' % index)
+                out.write(raw)
+                out.write(b"}")
+            out.write(b"]")
         return str(path)
 
-    def _read_pages(self, kind: str, files: list[str], table: str) -> list[tuple[str, str, str]]:
-        """Parse spooled pages into temp `table` (filename + typed columns).
+    def _read_pages(self, kind: str, raws: list[bytes], table: str) -> list[tuple[int, str, str]]:
+        """Parse pages into temp `table` (page index `p` + typed columns), in one statement.
 
-        Returns the records DuckDB could not type as (file, record json, problem); the pages
-        holding them are rewritten without them.
+        Returns the records DuckDB could not type as (page index, record json, problem); the
+        rest of their pages is read without them.
         """
         try:
-            self._create_incoming(kind, files, table)
+            self._create_incoming(kind, raws, table)
             return []
         except duckdb.Error:
             pass
-        bad: list[tuple[str, str, str]] = []
-        for path in files:
+        bad: list[tuple[int, str, str]] = []
+        cleaned = list(raws)
+        for index, raw in enumerate(raws):
             try:
-                self._create_incoming(kind, [path], "probe")
+                self._create_incoming(kind, [raw], "probe")
                 continue
             except duckdb.Error:
                 pass
-            page = orjson.loads(Path(path).read_bytes())
+            page = orjson.loads(raw)
             good = []
             for record in page.get("value") or []:
-                probe = self._spool_file(orjson.dumps({"value": [record]}))
                 try:
-                    self._create_incoming(kind, [probe], "probe")
+                    self._create_incoming(kind, [orjson.dumps({"value": [record]})], "probe")
                     good.append(record)
                 except duckdb.Error as exc:
-                    bad.append((path, orjson.dumps(record).decode(), str(exc).splitlines()[0]))
-                Path(probe).unlink()
+                    bad.append((index, orjson.dumps(record).decode(), str(exc).splitlines()[0]))
             page["value"] = good
-            Path(path).write_bytes(orjson.dumps(page))
-        self._create_incoming(kind, files, table)
+            cleaned[index] = orjson.dumps(page)
+        self._create_incoming(kind, cleaned, table)
         return bad
 
-    def _create_incoming(self, kind: str, files: list[str], table: str) -> None:
-        self._con.execute(
-            f"""create or replace temp table {table} as
-            select filename, unnest(r) from (
-                select filename, unnest(value) as r
-                from read_json(?, columns = {READ_OPTIONS[kind]!r}, format = 'unstructured',
-                               filename = true, maximum_object_size = 1073741824)
-            )""",
-            [files],
-        )
+    def _create_incoming(self, kind: str, raws: list[bytes], table: str) -> None:
+        path = self._spool(raws)
+        columns = {"p": "BIGINT", "page": READ_OPTIONS[kind]}
+        try:
+            self._con.execute(
+                f"""create or replace temp table {table} as
+                select p, unnest(r) from (
+                    select p, unnest(page.value) as r
+                    from read_json(?, columns = {columns!r}, format = 'array',
+                                   maximum_object_size = 268435456)
+                )""",
+                [path],
+            )
+        finally:
+            Path(path).unlink(missing_ok=True)
 
     def _land_pages(self, batch: list[PageItem]) -> None:
         if not batch:
             return
-        files = [self._spool_file(item.raw) for item in batch]
-        owner = {path: item for path, item in zip(files, batch, strict=True)}
         now = utc_now()
         con = self._con
         try:
             # parsing happens outside the transaction: a record DuckDB cannot type must not
-            # abort it (the page is then re-read without that record)
-            bad = self._read_pages("messages", files, "incoming")
+            # abort it (its page is then read without that record)
+            bad = self._read_pages("messages", [item.raw for item in batch], "incoming")
             con.execute(
-                "create or replace temp table spool_map "
-                "(filename varchar, _mailbox_id varchar, _folder_id varchar)"
+                "create or replace temp table page_owner "
+                "(p bigint, _mailbox_id varchar, _folder_id varchar)"
             )
             con.executemany(
-                "insert into spool_map values (?, ?, ?)",
-                [[path, item.mailbox_id, item.folder_id] for path, item in owner.items()],
+                "insert into page_owner values (?, ?, ?)",
+                [[index, item.mailbox_id, item.folder_id] for index, item in enumerate(batch)],
             )
             con.execute(
                 """create or replace temp table incoming_keyed as
-                select m._mailbox_id, m._folder_id, i.* exclude (filename)
-                from incoming as i join spool_map as m using (filename)"""
+                select o._mailbox_id, o._folder_id, i.* exclude (p)
+                from incoming as i join page_owner as o using (p)"""
             )
             counts = con.execute(
-                """select m.filename, count(i.id),
+                """select o.p, count(i.id),
                     count(i."@removed"),
                     count(*) filter (where i."@removed" is null and i.id is not null and (
                         i."from" is null or i.internetMessageId is null
                         or i.sentDateTime is null))
-                from spool_map as m left join incoming as i using (filename)
-                group by m.filename"""
+                from page_owner as o left join incoming as i using (p)
+                group by o.p"""
             ).fetchall()
             con.execute("begin transaction")
-            con.execute(
-                f"""update {GRAPH_SCHEMA}.messages as t
-                set _removed = true, _run_id = ?, _loaded_at = ?
-                from incoming_keyed as i
-                where i."@removed" is not null
-                  and t._mailbox_id = i._mailbox_id and t.id = i.id""",
-                [self._run_id, now],
-            )
+            if any(removed for _, _, removed, _ in counts):
+                con.execute(
+                    f"""update {GRAPH_SCHEMA}.messages as t
+                    set _removed = true, _run_id = ?, _loaded_at = ?
+                    from incoming_keyed as i
+                    where i."@removed" is not null
+                      and t._mailbox_id = i._mailbox_id and t.id = i.id""",
+                    [self._run_id, now],
+                )
             con.execute(
                 f"""delete from {GRAPH_SCHEMA}.messages as t
                 using (select _mailbox_id, id from incoming_keyed where "@removed" is null) as i
@@ -296,49 +315,45 @@ class Lander:
                 [self._run_id, now],
             )
             self._land_malformed(
-                [(owner[path].mailbox_id, owner[path].stream, rec, why) for path, rec, why in bad],
-                now,
+                [(batch[p].mailbox_id, batch[p].stream, rec, why) for p, rec, why in bad], now
             )
             self._save_checkpoints(batch, now)
             con.execute("commit")
         except BaseException:
             _rollback(con)
             raise
-        finally:
-            for path in files:
-                Path(path).unlink(missing_ok=True)
         landed = 0
-        for path, records, removed, malformed in counts:
-            item = owner[path]
-            stats = self._stats(item.mailbox_id, item.stream)
+        for p, records, removed, malformed in counts:
+            stats = self._stats(batch[p].mailbox_id, batch[p].stream)
             stats.pages += 1
             stats.records += records - removed
             stats.removed += removed
             stats.malformed += malformed
             landed += records
-        for path, _, _ in bad:
-            self._stats(owner[path].mailbox_id, owner[path].stream).malformed += 1
+        for p, _, _ in bad:
+            self._stats(batch[p].mailbox_id, batch[p].stream).malformed += 1
         self._on_landed(landed)
 
     def _land_snapshot(self, item: SnapshotItem) -> None:
-        files = [self._spool_file(raw) for raw in item.raws]
         now = utc_now()
         con = self._con
         stats = self._stats(item.mailbox_id, item.stream)
         try:
-            bad = self._read_pages("events", files, "incoming_events") if files else []
-            if not files:
+            if item.raws:
+                bad = self._read_pages("events", item.raws, "incoming_events")
+            else:
+                bad = []
                 con.execute(
                     f"create or replace temp table incoming_events as select "
                     f"{EVENT_COLUMNS} from {GRAPH_SCHEMA}.events where false"
                 )
-            con.execute("begin transaction")
             con.execute(
-                """create or replace temp table incoming_hashed as
-                select *, md5(cast(to_json(struct_pack(*columns(* exclude (filename))))
-                              as varchar)) as _record_hash
+                f"""create or replace temp table incoming_hashed as
+                select {EVENT_COLUMNS},
+                    md5(cast(to_json(struct_pack({EVENT_COLUMNS})) as varchar)) as _record_hash
                 from incoming_events where id is not null"""
             )
+            con.execute("begin transaction")
             changed = con.execute(
                 f"""select count(*) from incoming_hashed as i
                 where not exists (select 1 from {GRAPH_SCHEMA}.events as t
@@ -381,10 +396,7 @@ class Lander:
         except BaseException:
             _rollback(con)
             raise
-        finally:
-            for path in files:
-                Path(path).unlink(missing_ok=True)
-        stats.pages += len(files)
+        stats.pages += len(item.raws)
         stats.records += changed
         stats.removed += removed
         stats.malformed += malformed + len(bad)

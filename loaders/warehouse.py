@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from datetime import UTC, datetime
@@ -35,6 +36,8 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
                 "a BI tool or a duckdb shell) and run again. Nothing was changed."
             ) from None
         raise BadInput(f"cannot open the warehouse {path}: {text.splitlines()[0]}") from None
+    # The loader needs little memory; keep DuckDB's share modest (the same setting as dbt's).
+    con.execute("set memory_limit = ?", [os.environ.get("DUCKDB_MEMORY_LIMIT") or "4GB"])
     for statement in RAW_DDL:
         con.execute(statement)
     return con
