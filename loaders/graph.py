@@ -36,7 +36,7 @@ from loaders.schema import (
     USER_FIELDS,
 )
 from loaders.settings import GraphSettings
-from loaders.transport import GraphClient, GraphNotFound, SyncStateExpired
+from loaders.transport import PER_MAILBOX_LIMIT, GraphClient, GraphNotFound, SyncStateExpired
 from loaders.warehouse import new_run_id, utc_now
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def load(
     if workers < 1:
         raise BadInput("--workers must be at least 1.")
     started = utc_now()
-    client = GraphClient(settings, pool_size=workers * 2)
+    client = GraphClient(settings, pool_size=workers * PER_MAILBOX_LIMIT)
     client.check_credentials()
     selected = mailbox_selection.resolve(client, mailboxes, groups)
     run_id = new_run_id()
@@ -200,11 +200,21 @@ class _MailboxSync:
         self._cancelled.set()
 
     def run(self, mailbox: Mailbox) -> None:
-        folders = self._folders(mailbox)
-        for folder in folders:
-            if folder["_excluded_reason"] is None:
-                self._stream(mailbox, f"messages:{folder['id']}", self._messages, folder["id"])
-        self._stream(mailbox, "events", self._events, None)
+        """Load one mailbox: its streams run side by side, within the per-mailbox limit."""
+        with ThreadPoolExecutor(
+            max_workers=PER_MAILBOX_LIMIT, thread_name_prefix="stream"
+        ) as streams:
+            folders = self._folders(mailbox, streams)
+            futures = [
+                streams.submit(
+                    self._stream, mailbox, f"messages:{folder['id']}", self._messages, folder["id"]
+                )
+                for folder in folders
+                if folder["_excluded_reason"] is None
+            ]
+            futures.append(streams.submit(self._stream, mailbox, "events", self._events, None))
+            for future in futures:
+                future.result()
 
     def _stream(self, mailbox: Mailbox, stream: str, fn, folder_id: str | None) -> None:
         if self._cancelled.is_set():
@@ -219,18 +229,22 @@ class _MailboxSync:
         self._lander.put(StreamEnd(mailbox.id, stream))
 
     # ------------------------------------------------------------------ folders
-    def _folders(self, mailbox: Mailbox) -> list[dict]:
+    def _well_known_id(self, mailbox: Mailbox, name: str) -> str | None:
+        try:
+            page = self._client.get(
+                f"users/{mailbox.id}/mailFolders/{name}", params={"$select": "id"},
+                mailbox=mailbox.id,
+            )
+        except GraphNotFound:
+            return None
+        return page.body.get("id")
+
+    def _folders(self, mailbox: Mailbox, pool: ThreadPoolExecutor) -> list[dict]:
         excluded: dict[str, str] = {}
-        for name in EXCLUDED_FOLDERS:
-            try:
-                page = self._client.get(
-                    f"users/{mailbox.id}/mailFolders/{name}",
-                    params={"$select": "id"},
-                    mailbox=mailbox.id,
-                )
-                excluded[page.body["id"]] = name
-            except GraphNotFound:
-                continue
+        ids = pool.map(lambda name: self._well_known_id(mailbox, name), EXCLUDED_FOLDERS)
+        for name, folder_id in zip(EXCLUDED_FOLDERS, ids, strict=True):
+            if folder_id:
+                excluded[folder_id] = name
         folders: list[dict] = []
         pending = [f"users/{mailbox.id}/mailFolders"]
         while pending:
