@@ -45,6 +45,31 @@ def _start_emulator(data: Path, env: dict[str, str]) -> tuple[subprocess.Popen, 
     return process, urls
 
 
+OUTPUTS = ("office", "office_user_entity", "stale_accounts", "enrichment_status")
+RAW = ("raw_crm.accounts", "raw_crm.contacts", "raw_graph.users", "raw_graph.messages",
+       "raw_graph.events", "raw_loader.load_runs")
+
+
+def _summary(warehouse: Path, data: Path) -> None:
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        def rows(table: str) -> str:
+            return f"{con.execute(f'select count(*) from {table}').fetchone()[0]:>9,} rows"
+
+        print(f"\nDone. Warehouse: {warehouse}\n  output tables (the BI contract):")
+        for table in OUTPUTS:
+            print(f"    {table:<22}{rows(table)}")
+        print("  raw tables (as landed):")
+        for table in RAW:
+            print(f"    {table:<22}{rows(table)}")
+    print(
+        f"  synthetic organisation: {data}\n"
+        f"  read it: duckdb {warehouse} -readonly (or Python: duckdb.connect(path, "
+        "read_only=True))\n  docs: dbt docs generate && dbt docs serve"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loaders.demo", description=__doc__)
     parser.add_argument("--workdir", type=Path, default=PROJECT_ROOT / "demo")
@@ -98,12 +123,7 @@ def main(argv: list[str] | None = None) -> int:
          "--vars", json.dumps({"as_of_date": args.as_of})],
         env, "dbt build",
     )
-    print(
-        f"\nDone.\n  warehouse: {warehouse}\n  synthetic organisation: {data}\n"
-        f"  raw tables: raw_crm.accounts, raw_crm.contacts, raw_graph.users, raw_graph.messages,"
-        f" raw_graph.events, raw_loader.load_runs\n"
-        f"  dbt models: see `dbt docs generate && dbt docs serve` (or `duckdb {warehouse}`)"
-    )
+    _summary(warehouse, data)
     return 0
 
 
