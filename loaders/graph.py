@@ -37,7 +37,7 @@ from loaders.schema import (
 )
 from loaders.settings import GraphSettings
 from loaders.transport import PER_MAILBOX_LIMIT, GraphClient, GraphNotFound, SyncStateExpired
-from loaders.warehouse import new_run_id, utc_now
+from loaders.warehouse import insert_rows, new_run_id, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -168,8 +168,8 @@ def _land_users(con: duckdb.DuckDBPyConnection, selected: list[Mailbox], run_id:
     now = utc_now()
     con.execute("begin transaction")
     con.execute(f"delete from {GRAPH_SCHEMA}.users")
-    con.executemany(
-        f"insert into {GRAPH_SCHEMA}.users values (?, ?, ?, ?, ?, ?, ?)",
+    insert_rows(
+        con, f"{GRAPH_SCHEMA}.users",
         [[*(getattr(m, f) for f in USER_FIELDS), m.selected_by, run_id, now] for m in selected],
     )
     con.execute("commit")
@@ -268,11 +268,10 @@ class _MailboxSync:
             con.execute(
                 f"delete from {GRAPH_SCHEMA}.mail_folders where _mailbox_id = ?", [mailbox_id]
             )
-            if rows:
-                con.executemany(
-                    f"insert into {GRAPH_SCHEMA}.mail_folders values (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [[*r[:4], mailbox_id, r[4], self._lander_run_id, now] for r in rows],
-                )
+            insert_rows(
+                con, f"{GRAPH_SCHEMA}.mail_folders",
+                [[*r[:4], mailbox_id, r[4], self._lander_run_id, now] for r in rows],
+            )
             con.execute("commit")
 
         self._lander.put(Callback(replace))

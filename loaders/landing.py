@@ -29,7 +29,7 @@ import duckdb
 import orjson
 
 from loaders.schema import EVENT_FIELDS, GRAPH_SCHEMA, LOADER_SCHEMA, MESSAGE_FIELDS, REMOVED
-from loaders.warehouse import record_run, utc_now
+from loaders.warehouse import insert_rows, record_runs, run_row, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +164,13 @@ class Lander:
                     else:
                         deferred.append(item)
                 self._land_pages(batch)
+                ended = []
                 for item in deferred:
-                    self._handle(item)
+                    if isinstance(item, StreamEnd):
+                        ended.append(self._run_row(item))
+                    else:
+                        self._handle(item)
+                record_runs(self._con, ended)
         except BaseException as exc:  # noqa: BLE001 - handed to the producer side
             self.error = exc
             # keep draining so producers blocked on put() notice the error and stop
@@ -181,16 +186,19 @@ class Lander:
         if isinstance(item, SnapshotItem):
             self._land_snapshot(item)
         elif isinstance(item, StreamEnd):
-            stats = self.stats.pop((item.mailbox_id, item.stream), StreamStats())
-            record_run(
-                self._con, self._run_id, "graph", item.mailbox_id, item.stream, item.status,
-                stats.started_at, stats.pages, stats.records, stats.removed, stats.malformed,
-                item.error,
-            )
+            record_runs(self._con, [self._run_row(item)])
         elif isinstance(item, Callback):
             item.fn(self._con)
         else:
             raise TypeError(f"unexpected item {type(item).__name__}")
+
+    def _run_row(self, item: StreamEnd) -> list:
+        stats = self.stats.pop((item.mailbox_id, item.stream), StreamStats())
+        return run_row(
+            self._run_id, "graph", item.mailbox_id, item.stream, item.status,
+            stats.started_at, stats.pages, stats.records, stats.removed, stats.malformed,
+            item.error,
+        )
 
     def _stats(self, mailbox_id: str, stream: str) -> StreamStats:
         return self.stats.setdefault((mailbox_id, stream), StreamStats())
@@ -275,8 +283,8 @@ class Lander:
                 "create or replace temp table page_owner "
                 "(p bigint, _mailbox_id varchar, _folder_id varchar)"
             )
-            con.executemany(
-                "insert into page_owner values (?, ?, ?)",
+            insert_rows(
+                con, "page_owner",
                 [[index, item.mailbox_id, item.folder_id] for index, item in enumerate(batch)],
             )
             con.execute(
@@ -403,22 +411,20 @@ class Lander:
         self._on_landed(changed)
 
     def _land_malformed(self, rows: list[tuple[str, str, str, str]], now: datetime) -> None:
-        if rows:
-            self._con.executemany(
-                f"insert into {GRAPH_SCHEMA}.malformed_records values (?, ?, ?, ?, ?, ?)",
-                [[*row, self._run_id, now] for row in rows],
-            )
+        insert_rows(
+            self._con, f"{GRAPH_SCHEMA}.malformed_records",
+            [[*row, self._run_id, now] for row in rows],
+        )
 
     def _save_checkpoints(self, batch: list[PageItem], now: datetime) -> None:
         latest: dict[tuple[str, str], dict] = {}
         for item in batch:
             if item.checkpoint is not None:
                 latest[(item.mailbox_id, item.stream)] = item.checkpoint
-        for (mailbox_id, stream), point in latest.items():
-            self._save_state(
-                mailbox_id, stream, point["window_start"], point.get("next_link"),
-                point.get("delta_link"), now,
-            )
+        self._save_states(
+            [[mailbox_id, stream, point["window_start"], point.get("next_link"),
+              point.get("delta_link"), now] for (mailbox_id, stream), point in latest.items()]
+        )
 
     def _save_state(
         self,
@@ -429,14 +435,17 @@ class Lander:
         delta_link: str | None,
         now: datetime,
     ) -> None:
+        self._save_states([[mailbox_id, stream, window_start, next_link, delta_link, now]])
+
+    def _save_states(self, rows: list[list]) -> None:
+        if not rows:
+            return
         self._con.execute(
-            f"delete from {LOADER_SCHEMA}.graph_sync_state where mailbox_id = ? and stream = ?",
-            [mailbox_id, stream],
+            f"""delete from {LOADER_SCHEMA}.graph_sync_state
+            where (mailbox_id, stream) in (select unnest(?), unnest(?))""",
+            [[r[0] for r in rows], [r[1] for r in rows]],
         )
-        self._con.execute(
-            f"insert into {LOADER_SCHEMA}.graph_sync_state values (?, ?, ?, ?, ?, ?)",
-            [mailbox_id, stream, window_start, next_link, delta_link, now],
-        )
+        insert_rows(self._con, f"{LOADER_SCHEMA}.graph_sync_state", rows)
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:

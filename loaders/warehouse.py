@@ -52,8 +52,17 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def record_run(
-    con: duckdb.DuckDBPyConnection,
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[list]) -> None:
+    """Insert rows in one statement (DuckDB's executemany runs one statement per row)."""
+    if not rows:
+        return
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    con.execute(
+        f"insert into {table} select {', '.join('unnest(?)' for _ in columns)}", columns
+    )
+
+
+def run_row(
     run_id: str,
     source: str,
     mailbox_id: str | None,
@@ -65,23 +74,13 @@ def record_run(
     removed: int = 0,
     malformed: int = 0,
     error: str | None = None,
-) -> None:
+) -> list:
+    """One `load_runs` row, finished now."""
     finished_at = utc_now()
-    con.execute(
-        f"insert into {LOADER_SCHEMA}.load_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            run_id,
-            source,
-            mailbox_id,
-            stream,
-            status,
-            started_at,
-            finished_at,
-            (finished_at - started_at).total_seconds(),
-            pages,
-            records,
-            removed,
-            malformed,
-            error,
-        ],
-    )
+    duration = (finished_at - started_at).total_seconds()
+    return [run_id, source, mailbox_id, stream, status, started_at, finished_at, duration,
+            pages, records, removed, malformed, error]
+
+
+def record_runs(con: duckdb.DuckDBPyConnection, rows: list[list]) -> None:
+    insert_rows(con, f"{LOADER_SCHEMA}.load_runs", rows)

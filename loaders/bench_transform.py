@@ -1,0 +1,344 @@
+"""Transformation benchmark: how fast `dbt build` turns a year of raw Graph data into `office`.
+
+1. Writes a synthetic organisation of N mailboxes x one year straight into the raw tables of
+   a fresh DuckDB file, with DuckDB SQL only (range + hash-based pseudo-random choices):
+   ~M message copies per mailbox (internal mail with three copies under one
+   internetMessageId, newsletters, mail to and from CRM accounts, other external mail),
+   ~10 meetings per user per week with attendees (a third with account contacts), CRM
+   accounts and contacts, and the org users.
+2. The limit: one DuckDB pass that aggregates the raw messages once (recipients unnested,
+   counted per sender domain and month).
+3. Times a full `dbt build` (seeds, models and every data and unit test) as of the last day.
+4. Lands one more day of mail and meetings, then times `dbt build` again as of that day.
+
+Prints rows, seconds, the dbt process's peak memory (max RSS of the children), the ratio of
+the full build to the limit, and the slowest nodes of each build (target/run_results.json).
+
+    python -m loaders.bench_transform --mailboxes 100 --messages-per-mailbox 30000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+
+from loaders.schema import CRM_SCHEMA, GRAPH_SCHEMA, RAW_DDL
+from loaders.settings import PROJECT_ROOT
+
+ORG_DOMAIN = "bench-org.example"
+
+# The share of logical emails by kind (percent) and the mailbox copies each makes:
+# internal 45 (sender + 2 recipients = 3 copies), newsletter 35 (1), org -> account 10
+# (sender + a cc'd colleague = 2), account -> org 8 (2 recipients = 2), other external 2 (1).
+COPIES_PER_EMAIL = 0.45 * 3 + 0.35 * 1 + 0.10 * 2 + 0.08 * 2 + 0.02 * 1
+
+
+def _h(expr: str, salt: int) -> str:
+    """A pseudo-random unsigned integer from an integer expression and a salt."""
+    return f"hash({expr}, {salt})"
+
+
+def _addr(address_sql: str) -> str:
+    return f"{{'emailAddress': {{'name': split_part({address_sql}, '@', 1), " \
+           f"'address': {address_sql}}}}}"
+
+
+def _user(index_sql: str) -> str:
+    return f"('u' || ({index_sql}) || '@{ORG_DOMAIN}')"
+
+
+def _contact(index_sql: str, accounts: int) -> str:
+    return f"('c' || ({index_sql}) || '@acct' || (({index_sql}) % {accounts}) || '.com')"
+
+
+def land_reference(con: duckdb.DuckDBPyConnection, mailboxes: int, accounts: int,
+                   contacts: int) -> None:
+    con.execute(f"""
+        insert into {GRAPH_SCHEMA}.users by name
+        select 'user-' || i as id, {_user('i')} as mail, {_user('i')} as "userPrincipalName",
+               'User ' || i as "displayName", ['bench'] as _selected_by, 'bench' as _run_id,
+               now()::timestamp as _loaded_at
+        from range({mailboxes}) t(i)""")
+    con.execute(f"""
+        insert into {CRM_SCHEMA}.accounts by name
+        select 'A' || i as account_id, 'Account ' || i as name,
+               'https://www.acct' || i || '.com/' as website, 'City' as city, 'US' as country,
+               'bench.csv' as _source_file, now()::timestamp as _loaded_at
+        from range({accounts}) t(i)""")
+    con.execute(f"""
+        insert into {CRM_SCHEMA}.contacts by name
+        select 'C' || j as contact_id, 'A' || (j % {accounts}) as account_id,
+               {_contact('j', accounts)} as email, 'bench.csv' as _source_file,
+               now()::timestamp as _loaded_at
+        from range({contacts}) t(j)""")
+
+
+def land_days(con: duckdb.DuckDBPyConnection, first_day: date, days: int, mailboxes: int,
+              messages_per_mailbox: int, contacts: int, accounts: int, salt: int) -> None:
+    """Mail and meetings of `days` days starting on `first_day` (uniform over the days)."""
+    m = mailboxes
+    per_day = messages_per_mailbox / 365.0
+    logical = int(m * per_day * days / COPIES_PER_EMAIL)
+    span = days * 86400
+    sender, other1, other2 = (
+        f"({_h('i', salt + 1)} % {m})",
+        f"((({_h('i', salt + 1)} % {m}) + 1 + {_h('i', salt + 2)} % {m - 1}) % {m})",
+        f"((({_h('i', salt + 1)} % {m}) + 1 + {_h('i', salt + 3)} % {m - 1}) % {m})",
+    )
+    contact = f"({_h('i', salt + 4)} % {contacts})"
+    con.execute(f"""
+        create or replace temp table logical_emails as
+        with base as (
+            select
+                i,
+                {_h('i', salt)} % 100 as kind_roll,
+                timestamp '{first_day.isoformat()}'
+                    + to_seconds(({_h('i', salt + 5)} % {span})::bigint) as sent_at
+            from range({logical}) t(i)
+        )
+        select
+            i,
+            sent_at,
+            case
+                when kind_roll < 45 then 'internal'
+                when kind_roll < 80 then 'newsletter'
+                when kind_roll < 90 then 'to_account'
+                when kind_roll < 98 then 'from_account'
+                else 'external'
+            end as kind,
+            case
+                when kind_roll < 45 or (kind_roll >= 80 and kind_roll < 90)
+                    then {_user(sender)}
+                when kind_roll < 80 then 'news' || ({_h('i', salt + 6)} % 200)
+                    || '@list' || ({_h('i', salt + 6)} % 50) || '.example'
+                when kind_roll < 98 then {_contact(contact, accounts)}
+                else 'someone' || ({_h('i', salt + 7)} % 100000) || '@elsewhere'
+                    || ({_h('i', salt + 7)} % 5000) || '.example'
+            end as from_address,
+            case
+                when kind_roll < 45 then [{_user(other1)}, {_user(other2)}]
+                when kind_roll < 80 then [{_user(sender)}]
+                when kind_roll < 90 then [{_contact(contact, accounts)}]
+                when kind_roll < 98 then [{_user(sender)}, {_user(other1)}]
+                else [{_user(sender)}]
+            end as to_list,
+            case when kind_roll >= 80 and kind_roll < 90 then [{_user(other1)}]
+                 else [] end as cc_list,
+            case
+                when kind_roll < 45 then [{sender}, {other1}, {other2}]
+                when kind_roll < 80 then [{sender}]
+                when kind_roll < 98 then [{sender}, {other1}]
+                else [{sender}]
+            end as copies
+        from base""")
+    con.execute(f"""
+        insert into {GRAPH_SCHEMA}.messages by name
+        with copies as (
+            select *, unnest(list_distinct(copies)) as box from logical_emails
+        )
+        select
+            'm{salt}-' || i || '-' || box as id,
+            '<m{salt}-' || i || '@bench>' as "internetMessageId",
+            'conv{salt}-' || (i // 3) as "conversationId",
+            'inbox-' || box as "parentFolderId",
+            false as "isDraft",
+            strftime(sent_at, '%Y-%m-%dT%H:%M:%SZ') as "sentDateTime",
+            strftime(sent_at, '%Y-%m-%dT%H:%M:%SZ') as "receivedDateTime",
+            strftime(sent_at, '%Y-%m-%dT%H:%M:%SZ') as "lastModifiedDateTime",
+            {_addr('from_address')} as "from",
+            {_addr('from_address')} as "sender",
+            list_transform(to_list, lambda x: {_addr('x')}) as "toRecipients",
+            list_transform(cc_list, lambda x: {_addr('x')}) as "ccRecipients",
+            [] as "bccRecipients",
+            'user-' || box as _mailbox_id,
+            'inbox-' || box as _folder_id,
+            false as _removed,
+            md5(id) as _record_hash,
+            'bench' as _run_id,
+            now()::timestamp as _loaded_at
+        from copies""")
+    # ~10 meetings per user per week: each meeting sits in ~3 org calendars
+    meetings = int(m * 10 / 7 * days / 3)
+    con.execute(f"""
+        insert into {GRAPH_SCHEMA}.events by name
+        with base as (
+            select
+                i,
+                timestamp '{first_day.isoformat()}'
+                    + to_seconds((({_h('i', salt + 5)} % {days}) * 86400
+                        + (8 + {_h('i', salt + 8)} % 9) * 3600)::bigint) as start_at,
+                (30 * (1 + {_h("i", salt + 9)} % 3))::bigint as minutes,
+                {_h('i', salt + 10)} % 3 = 0 as with_account,
+                {sender} as organizer, {other1} as attendee1, {other2} as attendee2,
+                {contact} as contact
+            from range({meetings}) t(i)
+        ),
+        shaped as (
+            select
+                *,
+                list_distinct([organizer, attendee1, attendee2]) as copies,
+                [{_user('attendee1')}, {_user('attendee2')}]
+                    || case when with_account then [{_contact('contact', accounts)}]
+                       else [] end as attendee_list
+            from base
+        ),
+        copies as (select *, unnest(copies) as box from shaped)
+        select
+            'e{salt}-' || i || '-' || box as id,
+            'ical{salt}-' || i as "iCalUId",
+            null as "seriesMasterId",
+            'singleInstance' as type,
+            false as "isCancelled",
+            false as "isAllDay",
+            {{'dateTime': strftime(start_at, '%Y-%m-%dT%H:%M:%S.0000000'), 'timeZone': 'UTC'}}
+                as "start",
+            {{'dateTime': strftime(start_at + to_minutes(minutes), '%Y-%m-%dT%H:%M:%S.0000000'),
+              'timeZone': 'UTC'}} as "end",
+            {_addr(_user('organizer'))} as organizer,
+            list_transform(attendee_list, lambda x, n: {{
+                'type': 'required',
+                'status': {{'response': case when n = 2 and i % 10 = 0 then 'declined'
+                                              else 'accepted' end, 'time': null}},
+                'emailAddress': {{'name': split_part(x, '@', 1), 'address': x}}
+            }}) as attendees,
+            strftime(start_at, '%Y-%m-%dT%H:%M:%SZ') as "lastModifiedDateTime",
+            'user-' || box as _mailbox_id,
+            false as _removed,
+            md5(id) as _record_hash,
+            'bench' as _run_id,
+            now()::timestamp as _loaded_at
+        from copies""")
+
+
+def the_limit(path: Path) -> float:
+    """Seconds for one DuckDB pass aggregating the raw messages once."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        started = time.perf_counter()
+        con.execute(f"""
+            select
+                split_part("from".emailAddress.address, '@', 2) as sender_domain,
+                substr("sentDateTime", 1, 7) as month,
+                count(*) as recipients,
+                count(distinct "internetMessageId") as emails
+            from (
+                select
+                    "from", "sentDateTime", "internetMessageId",
+                    unnest("toRecipients" || "ccRecipients" || "bccRecipients") as recipient
+                from {GRAPH_SCHEMA}.messages
+                where not _removed
+            )
+            group by all""").fetchall()
+        return time.perf_counter() - started
+
+
+def dbt_build(path: Path, workdir: Path, as_of: date, label: str,
+              project: Path = PROJECT_ROOT) -> tuple[float, list]:
+    env = {**os.environ, "DUCKDB_PATH": str(path)}
+    env.setdefault("DUCKDB_TEMP_DIRECTORY", str(workdir / "spill"))
+    target = workdir / "target"
+    dbt = shutil.which("dbt", path=str(Path(sys.executable).parent)) or "dbt"
+    cmd = [dbt, "build", "--project-dir", str(project), "--profiles-dir", str(project),
+           "--target-path", str(target), "--log-path", str(workdir / "logs"),
+           "--vars", json.dumps({"as_of_date": as_of.isoformat()}), "--quiet"]
+    started = time.perf_counter()
+    completed = subprocess.run(cmd, cwd=project, env=env, check=False)
+    seconds = time.perf_counter() - started
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    if completed.returncode != 0:
+        failed = [r["unique_id"] for r in results if r["status"] not in ("success", "pass")]
+        print(f"{label}: dbt build exited {completed.returncode}; not green: {failed}",
+              file=sys.stderr)
+    timings = sorted(
+        ((r["execution_time"], r["unique_id"]) for r in results), reverse=True
+    )
+    return seconds, timings
+
+
+def counts(path: Path) -> dict[str, int]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return {
+            table: con.execute(f"select count(*) from {table}").fetchone()[0]
+            for table in (f"{GRAPH_SCHEMA}.messages", f"{GRAPH_SCHEMA}.events",
+                          f"{CRM_SCHEMA}.accounts", f"{CRM_SCHEMA}.contacts", "main.office")
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mailboxes", type=int, default=2500)
+    parser.add_argument("--messages-per-mailbox", type=int, default=30000)
+    parser.add_argument("--accounts", type=int, default=5000)
+    parser.add_argument("--contacts", type=int, default=50000)
+    parser.add_argument("--as-of", type=date.fromisoformat, default=date(2026, 6, 30))
+    parser.add_argument("--workdir", type=Path, default=PROJECT_ROOT / ".bench" / "transform")
+    parser.add_argument("--keep", action="store_true", help="keep the warehouse file")
+    parser.add_argument("--project-dir", type=Path, default=PROJECT_ROOT,
+                        help="the dbt project to time (default: this repository)")
+    args = parser.parse_args(argv)
+    if args.mailboxes < 3:
+        parser.error("--mailboxes must be at least 3")
+
+    workdir = args.workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "warehouse.duckdb"
+    for stale in (path, path.with_suffix(".duckdb.wal")):
+        stale.unlink(missing_ok=True)
+
+    started = time.perf_counter()
+    first_day = args.as_of - timedelta(days=364)
+    with duckdb.connect(str(path)) as con:
+        for statement in RAW_DDL:
+            con.execute(statement)
+        land_reference(con, args.mailboxes, args.accounts, args.contacts)
+        land_days(con, first_day, 365, args.mailboxes, args.messages_per_mailbox,
+                  args.contacts, args.accounts, salt=1000)
+    print(f"landed one year in {time.perf_counter() - started:.1f} s "
+          f"({path.stat().st_size / 2**30:.2f} GiB)")
+
+    limit = the_limit(path)
+    project = args.project_dir.resolve()
+    full, full_timings = dbt_build(path, workdir, args.as_of, "full", project)
+    peak_full = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    full_counts = counts(path)
+
+    next_day = args.as_of + timedelta(days=1)
+    with duckdb.connect(str(path)) as con:
+        land_days(con, next_day, 1, args.mailboxes, args.messages_per_mailbox,
+                  args.contacts, args.accounts, salt=2000)
+    incremental, incremental_timings = dbt_build(path, workdir, next_day, "incremental",
+                                                 project)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    next_counts = counts(path)
+
+    print(f"scale: {args.mailboxes} mailboxes x {args.messages_per_mailbox} messages, "
+          f"{args.accounts} accounts, {args.contacts} contacts, as of {args.as_of}")
+    print("rows (full build):   " + ", ".join(f"{k}={v:,}" for k, v in full_counts.items()))
+    print("rows (+1 day):       " + ", ".join(f"{k}={v:,}" for k, v in next_counts.items()))
+    print(f"the limit (one pass over raw messages): {limit:.1f} s")
+    print(f"full dbt build:        {full:.1f} s   ratio to the limit: {full / limit:.1f}")
+    print(f"build after one day:   {incremental:.1f} s")
+    print(f"peak memory (dbt, max RSS): full {peak_full / 2**20:.2f} GiB, "
+          f"overall {peak / 2**20:.2f} GiB")
+    for label, timings in (("full", full_timings), ("+1 day", incremental_timings)):
+        print(f"slowest nodes ({label}):")
+        for seconds, unique_id in timings[:10]:
+            print(f"  {seconds:8.1f} s  {unique_id}")
+    if not args.keep:
+        for big in (path, path.with_suffix(".duckdb.wal")):
+            big.unlink(missing_ok=True)
+        shutil.rmtree(workdir / "spill", ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
