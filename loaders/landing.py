@@ -222,14 +222,16 @@ class Lander:
             out.write(b"]")
         return str(path)
 
-    def _read_pages(self, kind: str, raws: list[bytes], table: str) -> list[tuple[int, str, str]]:
+    def _read_pages(
+        self, kind: str, raws: list[bytes], table: str, keyed: bool = False
+    ) -> list[tuple[int, str, str]]:
         """Parse pages into temp `table` (page index `p` + typed columns), in one statement.
 
         Returns the records DuckDB could not type as (page index, record json, problem); the
         rest of their pages is read without them.
         """
         try:
-            self._create_incoming(kind, raws, table)
+            self._create_incoming(kind, raws, table, keyed)
             return []
         except duckdb.Error:
             pass
@@ -237,7 +239,7 @@ class Lander:
         cleaned = list(raws)
         for index, raw in enumerate(raws):
             try:
-                self._create_incoming(kind, [raw], "probe")
+                self._create_incoming(kind, [raw], "probe", False)
                 continue
             except duckdb.Error:
                 pass
@@ -245,26 +247,32 @@ class Lander:
             good = []
             for record in page.get("value") or []:
                 try:
-                    self._create_incoming(kind, [orjson.dumps({"value": [record]})], "probe")
+                    self._create_incoming(
+                        kind, [orjson.dumps({"value": [record]})], "probe", False
+                    )
                     good.append(record)
                 except duckdb.Error as exc:
                     bad.append((index, orjson.dumps(record).decode(), str(exc).splitlines()[0]))
             page["value"] = good
             cleaned[index] = orjson.dumps(page)
-        self._create_incoming(kind, cleaned, table)
+        self._create_incoming(kind, cleaned, table, keyed)
         return bad
 
-    def _create_incoming(self, kind: str, raws: list[bytes], table: str) -> None:
+    def _create_incoming(self, kind: str, raws: list[bytes], table: str, keyed: bool) -> None:
+        """Typed records of `raws` into temp `table`; `keyed` adds the page's mailbox and
+        folder from temp table `page_owner`."""
         path = self._spool(raws)
         columns = {"p": "BIGINT", "page": READ_OPTIONS[kind]}
+        owner = "o._mailbox_id, o._folder_id," if keyed else ""
+        join = "join page_owner as o using (p)" if keyed else ""
         try:
             self._con.execute(
                 f"""create or replace temp table {table} as
-                select p, unnest(r) from (
+                select p, {owner} unnest(r) from (
                     select p, unnest(page.value) as r
                     from read_json(?, columns = {columns!r}, format = 'array',
                                    maximum_object_size = 268435456)
-                )""",
+                ) {join}""",
                 [path],
             )
         finally:
@@ -278,7 +286,6 @@ class Lander:
         try:
             # parsing happens outside the transaction: a record DuckDB cannot type must not
             # abort it (its page is then read without that record)
-            bad = self._read_pages("messages", [item.raw for item in batch], "incoming")
             con.execute(
                 "create or replace temp table page_owner "
                 "(p bigint, _mailbox_id varchar, _folder_id varchar)"
@@ -287,10 +294,8 @@ class Lander:
                 con, "page_owner",
                 [[index, item.mailbox_id, item.folder_id] for index, item in enumerate(batch)],
             )
-            con.execute(
-                """create or replace temp table incoming_keyed as
-                select o._mailbox_id, o._folder_id, i.* exclude (p)
-                from incoming as i join page_owner as o using (p)"""
+            bad = self._read_pages(
+                "messages", [item.raw for item in batch], "incoming", keyed=True
             )
             counts = con.execute(
                 """select o.p, count(i.id),
@@ -306,20 +311,20 @@ class Lander:
                 con.execute(
                     f"""update {GRAPH_SCHEMA}.messages as t
                     set _removed = true, _run_id = ?, _loaded_at = ?
-                    from incoming_keyed as i
+                    from incoming as i
                     where i."@removed" is not null
                       and t._mailbox_id = i._mailbox_id and t.id = i.id""",
                     [self._run_id, now],
                 )
             con.execute(
                 f"""delete from {GRAPH_SCHEMA}.messages as t
-                using (select _mailbox_id, id from incoming_keyed where "@removed" is null) as i
+                using (select _mailbox_id, id from incoming where "@removed" is null) as i
                 where t._mailbox_id = i._mailbox_id and t.id = i.id"""
             )
             con.execute(
                 f"""insert into {GRAPH_SCHEMA}.messages
                 select {MESSAGE_COLUMNS}, _mailbox_id, _folder_id, false, null, ?, ?
-                from incoming_keyed where "@removed" is null and id is not null""",
+                from incoming where "@removed" is null and id is not null""",
                 [self._run_id, now],
             )
             self._land_malformed(
