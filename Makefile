@@ -33,9 +33,12 @@ dbt-test: $(STAMP)
 	DUCKDB_PATH=$(CURDIR)/.test/warehouse.duckdb $(BIN)/python -m loaders.demo --workdir .test \
 		--mailboxes 8 --accounts 60 --messages-per-mailbox 300 --as-of 2026-06-30 --no-progress
 
-## make bench: loader throughput against the emulator, compared with DuckDB's own JSON ingest
+## make bench: loader throughput against the emulator (vs DuckDB's own JSON ingest), then the
+## transformation benchmark (dbt build over a year of raw data written straight into DuckDB)
+TRANSFORM_MAILBOXES ?= 100
 bench: $(STAMP)
 	$(BIN)/python -m loaders.bench
+	$(BIN)/python -m loaders.bench_transform --mailboxes $(TRANSFORM_MAILBOXES)
 
 clean:
 	rm -rf $(VENV) .test demo target logs dbt_packages warehouse.duckdb warehouse.duckdb.wal
