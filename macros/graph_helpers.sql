@@ -53,8 +53,13 @@
     {%- if position_alias is none -%}
     cross join unnest({{ list_expr }}) as {{ relation_alias }} ({{ element_alias }})
     {%- else -%}
-    cross join unnest({{ list_expr }}) with ordinality
-        as {{ relation_alias }} ({{ element_alias }}, {{ position_alias }})
+    {#- not `with ordinality`: on DuckDB 1.4/2.0 it is ~100x slower than a lateral unnest
+        (3 M messages: 51 s vs 0.6 s); generate_subscripts gives the same 1-based positions -#}
+    cross join lateral (
+        select
+            unnest({{ list_expr }}) as {{ element_alias }},
+            generate_subscripts({{ list_expr }}, 1) as {{ position_alias }}
+    ) as {{ relation_alias }}
     {%- endif -%}
 {%- endmacro -%}
 
