@@ -31,3 +31,23 @@
 {% macro to_utc(datetime_string, time_zone) -%}
     timezone('UTC', timezone({{ time_zone }}, try_cast({{ datetime_string }} as timestamp)))
 {%- endmacro %}
+
+{% macro address_list(list_exprs) -%}
+    list_distinct({{ list_exprs | join(' || ') }})
+{%- endmacro %}
+
+{% macro loaded_since_last_build(loaded_at_column, this_loaded_at_column='loaded_at') -%}
+    {{ loaded_at_column }} >= cast('1900-01-01' as timestamp)
+{%- endmacro %}
+
+{% macro empty_when_upstream_is_empty(upstream) -%}
+    select 1 as nothing_to_empty
+{%- endmacro %}
+
+{% macro changed_email_ids() -%}
+    select distinct internet_message_id from stg_graph__messages
+{%- endmacro %}
+
+{% macro delete_changed_emails() -%}
+    select 1 as nothing_to_delete
+{%- endmacro %}

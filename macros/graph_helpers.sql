@@ -154,3 +154,37 @@
         )
     end
 {%- endmacro -%}
+
+
+{#-
+    address_list(list_exprs) -> a list of text
+
+    The addresses of one or more Graph recipient lists (each a list of
+    {emailAddress: {name, address}}), as one sorted list, trimmed and lower case, blank
+    ones and duplicates left out; null lists read as empty. The comparable form every model
+    matches addresses in.
+-#}
+{%- macro address_list(list_exprs) -%}
+    {{ return(adapter.dispatch('address_list', 'account_engagement')(list_exprs)) }}
+{%- endmacro -%}
+
+{%- macro default__address_list(list_exprs) -%}
+    {{ exceptions.raise_compiler_error(
+        "address_list has no variant for the '" ~ adapter.type() ~ "' adapter: add "
+        ~ adapter.type() ~ "__address_list to macros/graph_helpers.sql "
+        ~ "(e.g. Spark: array_distinct(filter(transform(concat(...), r -> lower(trim("
+        ~ "r.emailAddress.address))), a -> a != '')))."
+    ) }}
+{%- endmacro -%}
+
+{%- macro duckdb__address_list(list_exprs) -%}
+    list_sort(list_distinct(list_filter(
+        list_transform(
+            {% for list_expr in list_exprs -%}
+            coalesce({{ list_expr }}, []){% if not loop.last %} || {% endif %}
+            {%- endfor %},
+            lambda recipient: lower(trim(recipient.emailAddress.address))
+        ),
+        lambda address: address is not null and address != ''
+    )))
+{%- endmacro -%}

@@ -1,14 +1,8 @@
 with
 
-messages as (
+email_roles as (
 
-    select * from {{ ref('stg_graph__messages') }}
-
-),
-
-message_recipients as (
-
-    select * from {{ ref('stg_graph__message_recipients') }}
+    select * from {{ ref('int_email_roles') }}
 
 ),
 
@@ -44,11 +38,7 @@ contacts as (
 
 seen_addresses as (
 
-    select from_address as address from messages
-    union
-    select sender_address as address from messages
-    union
-    select recipient_address as address from message_recipients
+    select address from email_roles
     union
     select organizer_address as address from events
     union

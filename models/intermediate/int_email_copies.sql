@@ -5,6 +5,7 @@ with
 messages as (
 
     select * from {{ ref('stg_graph__messages') }}
+    where not is_removed
 
 ),
 
@@ -28,6 +29,8 @@ located as (
         messages.conversation_id,
         messages.sent_at,
         coalesce(messages.from_address, messages.sender_address) as from_address,
+        messages.recipient_addresses,
+        messages.loaded_at,
         messages.is_draft
         or coalesce(
             mail_folders.excluded_reason = 'drafts' or lower(mail_folders.display_name) = 'drafts',
@@ -49,7 +52,9 @@ final as (
         internet_message_id,
         conversation_id,
         sent_at,
-        from_address
+        from_address,
+        recipient_addresses,
+        loaded_at
     from located
     where not is_draft_copy
 

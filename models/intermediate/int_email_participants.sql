@@ -6,15 +6,9 @@ emails as (
 
 ),
 
-email_copies as (
+email_roles as (
 
-    select * from {{ ref('int_email_copies') }}
-
-),
-
-message_recipients as (
-
-    select * from {{ ref('stg_graph__message_recipients') }}
+    select * from {{ ref('int_email_roles') }}
 
 ),
 
@@ -24,70 +18,63 @@ address_accounts as (
 
 ),
 
-senders as (
+account_roles as (
 
+    -- the addresses of an account on each email: few, next to the org's internal mail and the
+    -- newsletters that make up most of a mailbox
     select
-        internet_message_id,
-        from_address as address,
-        1 as is_sender,
-        0 as is_recipient
-    from emails
-    where from_address is not null
+        email_roles.internet_message_id,
+        email_roles.address,
+        email_roles.is_sender,
+        email_roles.is_recipient,
+        cast(null as {{ dbt.type_string() }}) as org_user_id,
+        address_accounts.account_id
+    from email_roles
+    inner join address_accounts
+        on email_roles.address = address_accounts.address
+    where address_accounts.account_id is not null
 
 ),
 
-recipients as (
+account_emails as (
 
-    -- the union of the to/cc/bcc lists over all copies (only the sender's copy shows bcc)
-    select distinct
-        email_copies.internet_message_id,
-        message_recipients.recipient_address as address,
-        0 as is_sender,
-        1 as is_recipient
-    from message_recipients
-    inner join email_copies
-        on
-            message_recipients.mailbox_id = email_copies.mailbox_id
-            and message_recipients.message_id = email_copies.message_id
-    inner join emails
-        on email_copies.internet_message_id = emails.internet_message_id
+    -- only an email with an address of an account can be to or from an account: the org
+    -- people of the other emails never count
+    select distinct internet_message_id
+    from account_roles
 
 ),
 
-participants as (
+org_roles as (
 
     select
-        internet_message_id,
-        address,
-        max(is_sender) = 1 as is_sender,
-        max(is_recipient) = 1 as is_recipient
-    from (
-        select * from senders
-        union all
-        select * from recipients
-    ) as email_roles
-    group by
-        internet_message_id,
-        address
+        email_roles.internet_message_id,
+        email_roles.address,
+        email_roles.is_sender,
+        email_roles.is_recipient,
+        address_accounts.org_user_id,
+        cast(null as {{ dbt.type_string() }}) as account_id
+    from email_roles
+    inner join account_emails
+        on email_roles.internet_message_id = account_emails.internet_message_id
+    inner join address_accounts
+        on email_roles.address = address_accounts.address
+    where address_accounts.org_user_id is not null
 
 ),
 
 final as (
 
-    select
-        participants.internet_message_id,
-        participants.address,
-        participants.is_sender,
-        participants.is_recipient,
-        address_accounts.org_user_id,
-        address_accounts.account_id
-    from participants
-    inner join address_accounts
-        on participants.address = address_accounts.address
-    -- only the people who can count: org mailboxes and addresses of an account
-    where
-        address_accounts.org_user_id is not null
-        or address_accounts.account_id is not null
+    select people.*
+    from (
+        select * from account_roles
+        union all
+        select * from org_roles
+    ) as people
+    -- an email placed in time up to as_of_date (int_emails keeps every landed email)
+    inner join emails
+        on people.internet_message_id = emails.internet_message_id
+    where emails.sent_date <= {{ as_of_date() }}
 
 )
 

@@ -14,7 +14,7 @@ runner and checks on `office`:
 - determinism: two builds over the same data give the identical `office` table.
 
 The project is parsed once (partial parsing, one target dir) and the seeds are loaded once;
-each build truncates the raw tables and reruns `+office`.
+each build truncates the raw tables and reruns `+office` with `--full-refresh`.
 """
 
 from __future__ import annotations
@@ -262,7 +262,9 @@ class Warehouse:
                     f"{_struct_literal(types)}, format = 'array')",
                     [str(source)],
                 )
-        self._dbt("run", "--select", "+office")
+        # --full-refresh: the raw layer was replaced, not loaded on top (the incremental
+        # models only read rows landed since their last build)
+        self._dbt("run", "--select", "+office", "--full-refresh")
         with duckdb.connect(str(self.path)) as con:
             return con.execute(
                 "select * from main.office order by all"

@@ -1,9 +1,21 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['mailbox_id', 'message_id'],
+        on_schema_change='fail',
+        pre_hook="{{ empty_when_upstream_is_empty(source('graph', 'messages')) }}",
+    )
+}}
+
 with
 
 source as (
 
+    -- incremental: only the copies the loader landed (or flagged removed) since the last
+    -- build; a re-landed copy replaces its row (delete+insert on mailbox and message id)
     select * from {{ source('graph', 'messages') }}
-    where not coalesce(_removed, false)
+    where {{ loaded_since_last_build('_loaded_at') }}
 
 ),
 
@@ -20,6 +32,7 @@ renamed as (
 
         ---------- flags
         coalesce("isDraft", false) as is_draft,
+        coalesce(_removed, false) as is_removed,
 
         ---------- timestamps (UTC)
         {{ parse_graph_datetime('"sentDateTime"') }} as sent_at,
@@ -32,6 +45,8 @@ renamed as (
         {{ struct_field('"from"', 'emailAddress.name') }} as from_name,
         nullif(lower(trim({{ struct_field('sender', 'emailAddress.address') }})), '')
             as sender_address,
+        {{ address_list(['"toRecipients"', '"ccRecipients"', '"bccRecipients"']) }}
+            as recipient_addresses,
 
         ---------- load metadata
         _loaded_at as loaded_at

@@ -1,0 +1,77 @@
+{#-
+    Helpers for the few models that are materialized incremental because a year of mail of
+    2,500 mailboxes makes them the heavy ones (tens of millions of rows): each new build reads
+    only what the loader landed since the last one. `dbt build --full-refresh` rebuilds them
+    from scratch.
+-#}
+
+
+{#-
+    loaded_since_last_build(loaded_at_column, this_loaded_at_column='loaded_at') -> predicate
+
+    In an incremental run: the rows landed at or after the latest `loaded_at` already in this
+    model (`>=`: the last batch again, which delete+insert makes harmless; a load commits many
+    batches and none is missed). In a full build: true.
+-#}
+{%- macro loaded_since_last_build(loaded_at_column, this_loaded_at_column='loaded_at') -%}
+    {%- if is_incremental() -%}
+    {{ loaded_at_column }} >= (
+        select coalesce(max({{ this_loaded_at_column }}), {{ dbt.cast("'1900-01-01'", dbt.type_timestamp()) }})
+        from {{ this }}
+    )
+    {%- else -%}
+    1 = 1
+    {%- endif -%}
+{%- endmacro -%}
+
+
+{#-
+    empty_when_upstream_is_empty(upstream) -> a pre-hook statement
+
+    `remove graph` deletes the landed data; an incremental model would otherwise keep the
+    rows it built from it. When `upstream` has no row left, this empties the model before the
+    (then empty) increment is applied, so the outputs empty as INTERFACE.md promises.
+-#}
+{%- macro empty_when_upstream_is_empty(upstream) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }}
+    where not exists (select 1 from {{ upstream }})
+    {%- else -%}
+    select 1 as nothing_to_empty
+    {%- endif -%}
+{%- endmacro -%}
+
+
+{#-
+    changed_email_ids() -> a select of `internet_message_id`
+
+    The emails with a mailbox copy landed, changed or flagged removed since this model's last
+    build (the id as int_email_copies writes it). Incremental email models recompute these
+    from all their copies.
+-#}
+{%- macro changed_email_ids() -%}
+    select distinct
+        coalesce(
+            internet_message_id,
+            {{ dbt.concat(["'graph:'", "mailbox_id", "':'", "message_id"]) }}
+        ) as internet_message_id
+    from {{ ref('stg_graph__messages') }}
+    where {{ loaded_since_last_build('loaded_at') }}
+{%- endmacro -%}
+
+
+{#-
+    delete_changed_emails() -> a pre-hook statement
+
+    Before an incremental build of an email model: deletes the rows of the changed emails, so
+    that the increment replaces them whole (an email whose copies are all gone, or an address
+    no longer on it, then leaves no row behind).
+-#}
+{%- macro delete_changed_emails() -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }}
+    where internet_message_id in ({{ changed_email_ids() }})
+    {%- else -%}
+    select 1 as nothing_to_delete
+    {%- endif -%}
+{%- endmacro -%}

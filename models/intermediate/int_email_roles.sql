@@ -1,0 +1,102 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['internet_message_id', 'address'],
+        on_schema_change='fail',
+        pre_hook=[
+            "{{ empty_when_upstream_is_empty(ref('stg_graph__messages')) }}",
+            "{{ delete_changed_emails() }}",
+        ],
+    )
+}}
+
+with
+
+email_copies as (
+
+    select * from {{ ref('int_email_copies') }}
+
+),
+
+{% if is_incremental() %}
+changed_emails as (
+
+    -- only the emails with a copy landed, changed or removed since the last build, rebuilt
+    -- from all their copies (the pre-hook deleted their rows)
+    {{ changed_email_ids() }}
+
+),
+
+{% endif %}
+copies as (
+
+    select email_copies.*
+    from email_copies
+    {% if is_incremental() %}
+    inner join changed_emails
+        on email_copies.internet_message_id = changed_emails.internet_message_id
+    {% endif %}
+
+),
+
+authors as (
+
+    -- the email's author, as int_emails picks it (the copies agree; the smallest if not)
+    select
+        internet_message_id,
+        min(from_address) as address,
+        max(loaded_at) as loaded_at
+    from copies
+    group by internet_message_id
+
+),
+
+senders as (
+
+    select
+        internet_message_id,
+        address,
+        1 as is_sender,
+        0 as is_recipient,
+        loaded_at
+    from authors
+    where address is not null
+
+),
+
+recipients as (
+
+    -- the to/cc/bcc lists of every copy (only the sender's copy shows bcc)
+    select
+        copies.internet_message_id,
+        listed.address,
+        0 as is_sender,
+        1 as is_recipient,
+        copies.loaded_at
+    from copies
+    {{ unnest_struct_list('copies.recipient_addresses', 'listed', 'address') }}
+
+),
+
+roles as (
+
+    -- the union over all copies: one row per email and address
+    select
+        internet_message_id,
+        address,
+        max(is_sender) = 1 as is_sender,
+        max(is_recipient) = 1 as is_recipient,
+        max(loaded_at) as loaded_at
+    from (
+        select * from senders
+        union all
+        select * from recipients
+    ) as email_roles
+    group by
+        internet_message_id,
+        address
+
+)
+
+select * from roles

@@ -1,0 +1,142 @@
+"""The incremental email models build the same tables as a full refresh.
+
+A small organisation (8 mailboxes, a year of mail and meetings, written straight into the raw
+tables by the transformation benchmark's generator) is built once. Then, as the loader would
+land them, come: copies Graph reported removed, copies re-landed with changed recipients,
+new copies of old emails (with a bcc of an account contact), brand new emails, replies
+from account contacts and one more day. An incremental `dbt build` must leave every email
+model and `office` identical to a `--full-refresh` build of the same raw data; after
+`remove graph` (raw emptied) the next build must empty them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+
+from loaders.bench_transform import land_days, land_reference
+from loaders.schema import GRAPH_SCHEMA, LOADER_SCHEMA, RAW_DDL
+
+ROOT = Path(__file__).resolve().parents[2]
+AS_OF = date(2026, 6, 30)
+MAILBOXES, ACCOUNTS, CONTACTS, PER_MAILBOX = 8, 20, 80, 600
+COMPARED = ("stg_graph__messages", "int_emails", "int_email_roles", "int_email_participants",
+            "int_email_account_interactions", "int_account_email_replies", "office")
+LATER = "now()::timestamp + interval 1 hour"
+
+
+def _dbt(tmp: Path, warehouse: Path, as_of: date, *args: str) -> None:
+    """`dbt build` (data tests, no unit tests) of `warehouse`, as of `as_of`, in its own
+    process (dbt-duckdb keeps the file open in the process that ran it)."""
+    dbt = Path(sys.executable).parent / "dbt"
+    result = subprocess.run([
+        str(dbt), "build", "--exclude", "resource_type:unit_test", *args,
+        "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
+        "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs"),
+        "--vars", json.dumps({"as_of_date": as_of.isoformat()}), "--quiet",
+    ], env={**os.environ, "DUCKDB_PATH": str(warehouse)}, capture_output=True, text=True,
+        check=False)
+    assert result.returncode == 0, f"dbt build {' '.join(args)} failed:\n{result.stdout}"
+
+
+def _land_changes(path: Path) -> None:
+    """What later loader runs land: removals, re-landed copies, new copies, new emails,
+    replies, one more day."""
+    with duckdb.connect(str(path)) as con:
+        messages = f"{GRAPH_SCHEMA}.messages"
+        con.execute(f"""update {messages} set _removed = true, _loaded_at = {LATER}
+            where hash(id) % 23 = 0 and not _removed""")
+        con.execute(f"""update {messages}
+            set "toRecipients" = "toRecipients"[2:],
+                "ccRecipients" = coalesce("ccRecipients", []) || "toRecipients"[1:1],
+                _loaded_at = {LATER}
+            where hash(id) % 19 = 1 and not _removed""")
+        con.execute(f"""insert into {messages}
+            select * replace (
+                id || '-copy' as id, 'user-0' as _mailbox_id,
+                coalesce("bccRecipients", []) || [{{'emailAddress': {{'name': 'c',
+                    'address': (select min(email) from raw_crm.contacts)}}}}]
+                    as "bccRecipients",
+                {LATER} as _loaded_at)
+            from {messages} where hash(id) % 31 = 2 and not _removed""")
+        con.execute(f"""insert into {messages}
+            select * replace (
+                id || '-new' as id, "internetMessageId" || '-new' as "internetMessageId",
+                strftime("sentDateTime"::timestamp + interval 3 day, '%Y-%m-%dT%H:%M:%SZ')
+                    as "sentDateTime",
+                {LATER} as _loaded_at)
+            from {messages} where hash(id) % 13 = 3 and not _removed""")
+        # replies from account contacts, five hours after an org email to them
+        con.execute(f"""insert into {messages}
+            select * replace (
+                id || '-reply' as id, "internetMessageId" || '-reply' as "internetMessageId",
+                "toRecipients"[1] as "from", "toRecipients"[1] as sender,
+                ["from"] as "toRecipients", [] as "ccRecipients",
+                strftime("sentDateTime"::timestamp + interval 5 hour, '%Y-%m-%dT%H:%M:%SZ')
+                    as "sentDateTime",
+                {LATER} as _loaded_at)
+            from {messages}
+            where "from".emailAddress.address like 'u%'
+              and "toRecipients"[1].emailAddress.address like 'c%'
+              and hash(id) % 3 = 0 and not _removed""")
+        land_days(con, AS_OF + timedelta(days=1), 1, MAILBOXES, PER_MAILBOX, CONTACTS,
+                  ACCOUNTS, salt=2000)
+
+
+def _differences(left: Path, right: Path, table: str) -> tuple[int, int, int]:
+    with duckdb.connect(str(left), read_only=True) as con:
+        con.execute(f"attach '{right}' as other (read_only)")
+        only_left = con.execute(f"select count(*) from (select * from main.{table} "
+                                f"except all select * from other.main.{table})").fetchone()[0]
+        only_right = con.execute(f"select count(*) from (select * from other.main.{table} "
+                                 f"except all select * from main.{table})").fetchone()[0]
+        rows = con.execute(f"select count(*) from main.{table}").fetchone()[0]
+    return rows, only_left, only_right
+
+
+def test_incremental_build_equals_full_refresh_and_empties_after_removal(tmp_path: Path) -> None:
+    incremental = tmp_path / "incremental.duckdb"
+    with duckdb.connect(str(incremental)) as con:
+        for statement in RAW_DDL:
+            con.execute(statement)
+        land_reference(con, MAILBOXES, ACCOUNTS, CONTACTS)
+        land_days(con, AS_OF - timedelta(days=364), 365, MAILBOXES, PER_MAILBOX, CONTACTS,
+                  ACCOUNTS, salt=1000)
+    _dbt(tmp_path, incremental, AS_OF)
+    before = tmp_path / "before.duckdb"
+    shutil.copy(incremental, before)
+
+    _land_changes(incremental)
+    _dbt(tmp_path, incremental, AS_OF + timedelta(days=1))
+
+    full = tmp_path / "full.duckdb"
+    shutil.copy(incremental, full)
+    _dbt(tmp_path, full, AS_OF + timedelta(days=1), "--full-refresh")
+
+    for table in COMPARED:
+        rows, only_incremental, only_full = _differences(incremental, full, table)
+        assert rows > 0, f"{table} is empty: the scenario tests nothing"
+        assert (only_incremental, only_full) == (0, 0), (
+            f"{table}: {only_incremental} rows only in the incremental build, "
+            f"{only_full} only in the full refresh")
+    # the changes changed something, so the equality above is not the trivial one
+    assert _differences(before, full, "int_email_roles")[1] > 0
+    assert _differences(before, full, "office")[1] > 0
+
+    # `remove graph` empties the raw Graph tables; the next (incremental) build empties
+    # the email models and `office` instead of keeping what they held
+    with duckdb.connect(str(incremental)) as con:
+        for table in ("users", "mail_folders", "messages", "events", "malformed_records"):
+            con.execute(f"delete from {GRAPH_SCHEMA}.{table}")
+        con.execute(f"delete from {LOADER_SCHEMA}.load_runs")
+    _dbt(tmp_path, incremental, AS_OF + timedelta(days=1))
+    with duckdb.connect(str(incremental), read_only=True) as con:
+        for table in COMPARED:
+            assert con.execute(f"select count(*) from main.{table}").fetchone()[0] == 0, table
