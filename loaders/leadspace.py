@@ -81,8 +81,8 @@ class Mapping:
 
 
 def parse_mapping(values: list[str]) -> Mapping:
-    """`--map FIELD=COLUMN` arguments: company_name required, at most two of website and
-    location, each field once, nothing else."""
+    """`--map FIELD=COLUMN` arguments: company_name required, each field once, nothing but
+    company_name, website and location (so at most two fields besides the name)."""
     columns: dict[str, str] = {}
     for value in values:
         key, sep, column = value.partition("=")
@@ -102,9 +102,6 @@ def parse_mapping(values: list[str]) -> Mapping:
             "--map company_name=COLUMN is required: Leadspace matches companies by name "
             "(add website and/or location to raise the match rate)."
         )
-    extra = [f for f in columns if f != "company_name"]
-    if len(extra) > 2:  # unreachable with three known fields, kept as the rule's statement
-        raise BadInput("--map: at most two fields besides company_name (website, location).")
     return Mapping(columns)
 
 

@@ -10,6 +10,8 @@ Conventions
   `_removed` (a delta `@removed` or an occurrence gone from the calendar view), `_record_hash`.
 - Keys: messages and events are unique on (`_mailbox_id`, `id`): the same message in three
   mailboxes is three rows here, and is counted once downstream.
+- Leadspace (`raw_leadspace`): one row per answer, keyed by (`external_id`, `_request_id`);
+  `company` keeps Leadspace's snake_case names, typed; the whole answer stays in `_answer`.
 """
 
 from __future__ import annotations
