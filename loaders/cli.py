@@ -12,10 +12,11 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from loaders import crm, graph
+from loaders import crm, graph, leadspace
 from loaders.errors import BadInput, LoadFailed
-from loaders.schema import GRAPH_SCHEMA, LOADER_SCHEMA
-from loaders.settings import GraphSettings, duckdb_path
+from loaders.leadspace_client import LeadspaceClient
+from loaders.schema import GRAPH_SCHEMA, LEADSPACE_SCHEMA, LOADER_SCHEMA
+from loaders.settings import GraphSettings, LeadspaceSettings, duckdb_path
 from loaders.warehouse import connect
 
 log = logging.getLogger("loaders")
@@ -57,8 +58,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     graph_cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    ls_cmd = commands.add_parser(
+        "leadspace",
+        help="send mapped account fields to Leadspace (with consent), land firmographics",
+    )
+    ls_cmd.add_argument(
+        "--consent", action="store_true",
+        help="agree that the mapped fields of the dataset's accounts are sent to Leadspace",
+    )
+    ls_cmd.add_argument(
+        "--segment", metavar="NAME", help="only the members of this segment (e.g. stale_accounts)"
+    )
+    ls_cmd.add_argument(
+        "--map", action="append", default=[], metavar="FIELD=COLUMN", dest="maps",
+        help="company_name=COLUMN (required); website=COLUMN and location=COLUMN (optional)",
+    )
+    ls_cmd.add_argument(
+        "--refresh-days", type=int, default=leadspace.DEFAULT_REFRESH_DAYS,
+        help="send an unchanged account again once its answer is older than this "
+        f"(default {leadspace.DEFAULT_REFRESH_DAYS})",
+    )
+    ls_cmd.add_argument(
+        "--batch-size", type=int, default=leadspace.BULK_LIMIT,
+        help=f"records per bulk job (at most {leadspace.BULK_LIMIT}, the default)",
+    )
+    ls_cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     remove_cmd = commands.add_parser("remove", help="delete an enrichment's landed data")
-    remove_cmd.add_argument("enrichment", choices=["graph"])
+    remove_cmd.add_argument("enrichment", choices=["graph", "leadspace"])
     return parser
 
 
@@ -84,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "graph":  # settings first: no warehouse lock held while they are wrong
         settings = GraphSettings.from_env()
+    elif args.command == "leadspace":
+        leadspace.parse_mapping(args.maps)
+        ls_settings = LeadspaceSettings.from_env()
     path = duckdb_path()
     con = connect(path)
     try:
@@ -103,6 +133,19 @@ def _dispatch(args: argparse.Namespace) -> int:
             )
             if result.failed_streams:
                 return 1
+        elif args.command == "leadspace":
+            result = leadspace.load(
+                con, LeadspaceClient(ls_settings), args.maps, args.consent, args.segment,
+                args.refresh_days, show_progress=not args.no_progress,
+                batch_size=args.batch_size,
+            )
+            print(_leadspace_summary(result, path))
+        elif args.command == "remove" and args.enrichment == "leadspace":
+            _remove_leadspace(con)
+            print(
+                f"removed the landed Leadspace answers and consents from {path}; run dbt build "
+                "to empty the outputs"
+            )
         elif args.command == "remove":
             _remove_graph(con)
             print(f"removed the landed Graph data from {path}; run dbt build to empty the outputs")
@@ -118,3 +161,25 @@ def _remove_graph(con) -> None:
     con.execute(f"delete from {LOADER_SCHEMA}.graph_sync_state")
     con.execute(f"delete from {LOADER_SCHEMA}.load_runs where source = 'graph'")
     con.execute("commit")
+
+
+def _remove_leadspace(con) -> None:
+    con.execute("begin transaction")
+    for table in ("answers", "consents", "bulk_jobs"):
+        con.execute(f"delete from {LEADSPACE_SCHEMA}.{table}")
+    con.execute(f"delete from {LOADER_SCHEMA}.load_runs where source = 'leadspace'")
+    con.execute("commit")
+
+
+def _leadspace_summary(result: leadspace.LeadspaceLoadResult, path: Path) -> str:
+    extra = ""
+    if result.resumed:
+        extra += f", {result.resumed:,} collected from an earlier run's bulk jobs"
+    if result.no_name:
+        extra += f", {result.no_name:,} without a company name (not sent)"
+    return (
+        f"run {result.run_id} ({result.dataset}, {result.accounts:,} accounts): sent "
+        f"{result.sent:,}, enriched {result.enriched:,}, not matched {result.not_matched:,}, "
+        f"failed {result.failed:,}, skipped unchanged {result.skipped_unchanged:,}{extra}; "
+        f"{result.requests:,} requests in {result.seconds:.1f}s, into {path}"
+    )

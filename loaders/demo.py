@@ -1,8 +1,8 @@
 """`make demo`: the whole product on a synthetic organisation, on this machine only.
 
-Generates the organisation, serves it through the bundled Graph emulator on loopback, runs
-the loaders exactly as a user would (`python -m loaders ...`, settings in the environment),
-then `dbt build`, and prints where every output is.
+Generates the organisation, serves it through the bundled Graph and Leadspace emulators on
+loopback, runs the loaders exactly as a user would (`python -m loaders ...`, settings in the
+environment), then `dbt build`, and prints where every output is.
 """
 
 from __future__ import annotations
@@ -28,26 +28,30 @@ def _run(cmd: list[str], env: dict[str, str], what: str) -> None:
     print(f"    done in {time.monotonic() - started:.1f}s", flush=True)
 
 
-def _start_emulator(data: Path, env: dict[str, str]) -> tuple[subprocess.Popen, dict[str, str]]:
+def _start_emulator(
+    data: Path, env: dict[str, str], module: str = "loaders.emulators.graph",
+    keys: frozenset[str] = frozenset({"GRAPH_API_URL", "GRAPH_LOGIN_URL"}),
+) -> tuple[subprocess.Popen, dict[str, str]]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "loaders.emulators.graph", "--data", str(data), "--port", "0"],
+        [sys.executable, "-m", module, "--data", str(data), "--port", "0"],
         cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, text=True,
     )
     urls: dict[str, str] = {}
     assert process.stdout is not None
-    while len(urls) < 2:
+    while len(urls) < len(keys):
         line = process.stdout.readline()
         if not line:
-            raise SystemExit("demo: the Graph emulator did not start")
+            raise SystemExit(f"demo: the emulator {module} did not start")
         key, _, value = line.strip().partition("=")
-        if key in {"GRAPH_API_URL", "GRAPH_LOGIN_URL"}:
+        if key in keys:
             urls[key] = value
     return process, urls
 
 
-OUTPUTS = ("office", "office_user_entity", "stale_accounts", "enrichment_status")
+OUTPUTS = ("office", "office_user_entity", "stale_accounts", "leadspace", "enrichment_status")
 RAW = ("raw_crm.accounts", "raw_crm.contacts", "raw_graph.users", "raw_graph.messages",
-       "raw_graph.events", "raw_loader.load_runs")
+       "raw_graph.events", "raw_leadspace.answers", "raw_leadspace.consents",
+       "raw_loader.load_runs")
 
 
 def _summary(warehouse: Path, data: Path) -> None:
@@ -68,6 +72,27 @@ def _summary(warehouse: Path, data: Path) -> None:
         f"  read it: duckdb {warehouse} -readonly (or Python: duckdb.connect(path, "
         "read_only=True))\n  docs: dbt docs generate && dbt docs serve"
     )
+
+
+def _leadspace_step(py: str, data: Path, env: dict[str, str], no_progress: bool) -> None:
+    """Firmographics for every synthetic account, with consent, from the Leadspace emulator."""
+    from loaders.emulators.leadspace import DEMO_KEY
+
+    emulator, urls = _start_emulator(
+        data, env, "loaders.emulators.leadspace", frozenset({"LEADSPACE_API_URL"})
+    )
+    try:
+        ls_env = {**env, **urls, "LEADSPACE_TOKEN": DEMO_KEY}
+        print(f"\n==> Leadspace emulator serving the synthetic companies at "
+              f"{urls['LEADSPACE_API_URL']}")
+        cmd = [py, "-m", "loaders", "leadspace", "--consent", "--map", "company_name=name",
+               "--map", "website=website", "--map", "location=city"]
+        if no_progress:
+            cmd.append("--no-progress")
+        _run(cmd, ls_env, "firmographics from Leadspace (consented: name, website, city)")
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=30)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         emulator.terminate()
         emulator.wait(timeout=30)
+    _leadspace_step(py, data, env, args.no_progress)
     _run(
         [str(bin_dir / "dbt"), "build", "--profiles-dir", str(PROJECT_ROOT),
          "--vars", json.dumps({"as_of_date": args.as_of})],

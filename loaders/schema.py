@@ -10,6 +10,8 @@ Conventions
   `_removed` (a delta `@removed` or an occurrence gone from the calendar view), `_record_hash`.
 - Keys: messages and events are unique on (`_mailbox_id`, `id`): the same message in three
   mailboxes is three rows here, and is counted once downstream.
+- Leadspace (`raw_leadspace`): one row per answer, keyed by (`external_id`, `_request_id`);
+  `company` keeps Leadspace's snake_case names, typed; the whole answer stays in `_answer`.
 """
 
 from __future__ import annotations
@@ -68,9 +70,37 @@ FOLDER_FIELDS: dict[str, str] = {
     "totalItemCount": "BIGINT",
 }
 
+# Leadspace's answer for one company (Enrichment API, `data.company`): the fields the product
+# uses, typed; the whole answer is also kept as JSON text in `_answer`.
+LEADSPACE_AMOUNT = "STRUCT(exact DOUBLE, range VARCHAR)"
+LEADSPACE_ADDRESS = (
+    "STRUCT(country VARCHAR, state VARCHAR, city VARCHAR, region VARCHAR, address VARCHAR, "
+    "zipcode VARCHAR)"
+)
+LEADSPACE_COMPANY_FIELDS: dict[str, str] = {
+    "ls_id": "VARCHAR",
+    "ug_company_id": "VARCHAR",
+    "name": "VARCHAR",
+    "website": "VARCHAR",
+    "industry": "VARCHAR",
+    "sub_industry": "VARCHAR",
+    "sic": "VARCHAR",
+    "naics": "VARCHAR",
+    "employees": LEADSPACE_AMOUNT,
+    "revenue_dollar": LEADSPACE_AMOUNT,
+    "address": LEADSPACE_ADDRESS,
+    "matching_confidence": "STRUCT(level VARCHAR)",
+}
+LEADSPACE_COMPANY = (
+    "STRUCT("
+    + ", ".join(f"{name} {sql_type}" for name, sql_type in LEADSPACE_COMPANY_FIELDS.items())
+    + ")"
+)
+
 GRAPH_SCHEMA = "raw_graph"
 CRM_SCHEMA = "raw_crm"
 LOADER_SCHEMA = "raw_loader"
+LEADSPACE_SCHEMA = "raw_leadspace"
 
 
 def _cols(fields: dict[str, str]) -> str:
@@ -81,6 +111,7 @@ RAW_DDL: list[str] = [
     f"create schema if not exists {GRAPH_SCHEMA}",
     f"create schema if not exists {CRM_SCHEMA}",
     f"create schema if not exists {LOADER_SCHEMA}",
+    f"create schema if not exists {LEADSPACE_SCHEMA}",
     # CRM snapshots: every column of the user's file, as text. The loader replaces each table
     # as a whole; these empty shapes only exist so that dbt builds before the first snapshot.
     f"""create table if not exists {CRM_SCHEMA}.accounts (
@@ -155,5 +186,45 @@ RAW_DDL: list[str] = [
     "removed" BIGINT,
     "malformed" BIGINT,
     "error" VARCHAR
+)""",
+    # Leadspace: one row per answer (a record of a bulk job or a single call), as returned:
+    # `status`, `external_id` (our account id), `data.enrichment_status` and `data.company`,
+    # plus what was asked (`_request_hash` of the company fields sent, `_sent_fields`), the
+    # per-record error when the record failed, and where it came from. An account answered
+    # twice (its mapped fields changed, or the refresh interval passed) has two rows.
+    f"""create table if not exists {LEADSPACE_SCHEMA}.answers (
+    "status" VARCHAR,
+    "external_id" VARCHAR,
+    "enrichment_status" VARCHAR,
+    "company" {LEADSPACE_COMPANY},
+    "_error" VARCHAR,
+    "_answer" VARCHAR,
+    "_request_hash" VARCHAR,
+    "_sent_fields" VARCHAR[],
+    "_request_id" VARCHAR,
+    "_run_id" VARCHAR,
+    "_loaded_at" TIMESTAMP
+)""",
+    # Every consent given to send account data to Leadspace: when, which fields from which
+    # CRM columns, for which dataset (all accounts or a segment), and where it was sent.
+    f"""create table if not exists {LEADSPACE_SCHEMA}.consents (
+    "run_id" VARCHAR,
+    "consented_at" TIMESTAMP,
+    "fields" VARCHAR[],
+    "columns" VARCHAR[],
+    "dataset" VARCHAR,
+    "accounts_in_dataset" BIGINT,
+    "api_url" VARCHAR
+)""",
+    # Bulk jobs submitted and not yet landed (an interrupted run polls them first, so what
+    # was paid for is never asked again). A row is deleted when its results land.
+    f"""create table if not exists {LEADSPACE_SCHEMA}.bulk_jobs (
+    "request_id" VARCHAR,
+    "results_url" VARCHAR,
+    "external_ids" VARCHAR[],
+    "request_hashes" VARCHAR[],
+    "sent_fields" VARCHAR[],
+    "run_id" VARCHAR,
+    "submitted_at" TIMESTAMP
 )""",
 ]

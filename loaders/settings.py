@@ -41,3 +41,22 @@ class GraphSettings:
             client_id=os.environ["GRAPH_CLIENT_ID"],
             client_secret=os.environ["GRAPH_CLIENT_SECRET"],
         )
+
+
+@dataclass(frozen=True)
+class LeadspaceSettings:
+    api_url: str
+    token: str = field(repr=False)
+
+    @classmethod
+    def from_env(cls) -> LeadspaceSettings:
+        token = os.environ.get("LEADSPACE_TOKEN", "").strip()
+        if not token:
+            raise BadInput(
+                "LEADSPACE_TOKEN not set: export the Leadspace perpetual key (the API key "
+                "Leadspace sent for your program; see README, 'Leadspace firmographics')."
+            )
+        return cls(
+            api_url=os.environ.get("LEADSPACE_API_URL", "https://apigw.leadspace.com").rstrip("/"),
+            token=token,
+        )

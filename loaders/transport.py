@@ -69,14 +69,26 @@ class Page:
         return self.body.get("@odata.deltaLink")
 
 
-def build_session(pool_size: int, retries: int = 8, backoff: float = 0.5) -> requests.Session:
+def build_session(
+    pool_size: int,
+    retries: int = 8,
+    backoff: float = 0.5,
+    status_forcelist: tuple[int, ...] = (429, 500, 502, 503, 504),
+    allowed_methods: frozenset[str] = frozenset({"GET"}),
+    retry_reads: bool = True,
+) -> requests.Session:
+    """A session that retries `status_forcelist` answers (waiting out `Retry-After` when sent,
+    else backing off exponentially with jitter) and dropped connections, a bounded number of
+    times. `retry_reads=False` never resends a request whose answer was lost on the way back
+    (a POST that may have been processed, and paid for). Shared by the Graph and Leadspace
+    clients."""
     retry = Retry(
         total=retries,
         connect=retries,
-        read=retries,
+        read=retries if retry_reads else 0,
         status=retries,
-        status_forcelist=(429, 500, 502, 503, 504),
-        allowed_methods=frozenset({"GET"}),
+        status_forcelist=status_forcelist,
+        allowed_methods=allowed_methods,
         backoff_factor=backoff,
         backoff_jitter=backoff,
         backoff_max=60,

@@ -12,6 +12,12 @@ account_activity as (
 
 ),
 
+leadspace_companies as (
+
+    select * from {{ ref('int_leadspace_companies') }}
+
+),
+
 graph_landed as (
 
     select
@@ -44,10 +50,36 @@ office_enrichment as (
 
 ),
 
+leadspace_profiles as (
+
+    select
+        max(answered_at) as last_refreshed_at,
+        sum(case when is_enriched then 1 else 0 end) as profiles_enriched,
+        count(*) as profiles_attempted
+    from leadspace_companies
+
+),
+
+leadspace_enrichment as (
+
+    -- the `leadspace` enrichment, once Leadspace answered for any current CRM account
+    -- (none after `remove leadspace`)
+    select
+        'leadspace' as enrichment,
+        last_refreshed_at,
+        profiles_enriched,
+        profiles_attempted
+    from leadspace_profiles
+    where profiles_attempted > 0
+
+),
+
 enrichments as (
 
-    -- one row per enrichment: the `leadspace` row is unioned here when its models land
+    -- one row per enrichment
     select * from office_enrichment
+    union all
+    select * from leadspace_enrichment
 
 ),
 
