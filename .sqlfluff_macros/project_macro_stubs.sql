@@ -32,8 +32,8 @@
     timezone('UTC', timezone({{ time_zone }}, try_cast({{ datetime_string }} as timestamp)))
 {%- endmacro %}
 
-{% macro address_list(list_exprs) -%}
-    list_distinct({{ list_exprs | join(' || ') }})
+{% macro concat_lists(list_exprs) -%}
+    {{ list_exprs | join(' || ') }}
 {%- endmacro %}
 
 {% macro loaded_since_last_build(loaded_at_column, this_loaded_at_column='loaded_at') -%}

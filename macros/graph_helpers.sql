@@ -157,34 +157,23 @@
 
 
 {#-
-    address_list(list_exprs) -> a list of text
-
-    The addresses of one or more Graph recipient lists (each a list of
-    {emailAddress: {name, address}}), as one sorted list, trimmed and lower case, blank
-    ones and duplicates left out; null lists read as empty. The comparable form every model
-    matches addresses in.
+    concat_lists(list_exprs) -> one list: the lists one after the other, a null list read as
+    empty (Graph omits an empty recipient list, or sends null).
 -#}
-{%- macro address_list(list_exprs) -%}
-    {{ return(adapter.dispatch('address_list', 'account_engagement')(list_exprs)) }}
+{%- macro concat_lists(list_exprs) -%}
+    {{ return(adapter.dispatch('concat_lists', 'account_engagement')(list_exprs)) }}
 {%- endmacro -%}
 
-{%- macro default__address_list(list_exprs) -%}
+{%- macro default__concat_lists(list_exprs) -%}
     {{ exceptions.raise_compiler_error(
-        "address_list has no variant for the '" ~ adapter.type() ~ "' adapter: add "
-        ~ adapter.type() ~ "__address_list to macros/graph_helpers.sql "
-        ~ "(e.g. Spark: array_distinct(filter(transform(concat(...), r -> lower(trim("
-        ~ "r.emailAddress.address))), a -> a != '')))."
+        "concat_lists has no variant for the '" ~ adapter.type() ~ "' adapter: add "
+        ~ adapter.type() ~ "__concat_lists to macros/graph_helpers.sql "
+        ~ "(e.g. Spark: concat(coalesce(a, array()), ...); Postgres: coalesce(a, '{}') || ...)."
     ) }}
 {%- endmacro -%}
 
-{%- macro duckdb__address_list(list_exprs) -%}
-    list_sort(list_distinct(list_filter(
-        list_transform(
-            {% for list_expr in list_exprs -%}
-            coalesce({{ list_expr }}, []){% if not loop.last %} || {% endif %}
-            {%- endfor %},
-            lambda recipient: lower(trim(recipient.emailAddress.address))
-        ),
-        lambda address: address is not null and address != ''
-    )))
+{%- macro duckdb__concat_lists(list_exprs) -%}
+    {% for list_expr in list_exprs -%}
+    coalesce({{ list_expr }}, []){% if not loop.last %} || {% endif %}
+    {%- endfor %}
 {%- endmacro -%}

@@ -29,7 +29,7 @@ located as (
         messages.conversation_id,
         messages.sent_at,
         coalesce(messages.from_address, messages.sender_address) as from_address,
-        messages.recipient_addresses,
+        messages.recipients,
         messages.loaded_at,
         messages.is_draft
         or coalesce(
@@ -53,7 +53,7 @@ final as (
         conversation_id,
         sent_at,
         from_address,
-        recipient_addresses,
+        recipients,
         loaded_at
     from located
     where not is_draft_copy

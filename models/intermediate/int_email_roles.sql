@@ -67,15 +67,25 @@ senders as (
 
 recipients as (
 
-    -- the to/cc/bcc lists of every copy (only the sender's copy shows bcc)
+    -- the to/cc/bcc entries of every copy (only the sender's copy shows bcc), addresses
+    -- trimmed and lower case as everywhere; an entry without one is nobody
     select
-        copies.internet_message_id,
-        listed.address,
+        internet_message_id,
+        address,
         0 as is_sender,
         1 as is_recipient,
-        copies.loaded_at
-    from copies
-    {{ unnest_struct_list('copies.recipient_addresses', 'listed', 'address') }}
+        loaded_at
+    from (
+        select
+            copies.internet_message_id,
+            nullif(lower(trim(
+                {{ struct_field('listed.recipient', 'emailAddress.address') }}
+            )), '') as address,
+            copies.loaded_at
+        from copies
+        {{ unnest_struct_list('copies.recipients', 'listed', 'recipient') }}
+    ) as entries
+    where address is not null
 
 ),
 

@@ -27,7 +27,7 @@ from loaders.schema import GRAPH_SCHEMA, LOADER_SCHEMA, RAW_DDL
 ROOT = Path(__file__).resolve().parents[2]
 AS_OF = date(2026, 6, 30)
 MAILBOXES, ACCOUNTS, CONTACTS, PER_MAILBOX = 8, 20, 80, 600
-COMPARED = ("stg_graph__messages", "int_emails", "int_email_roles", "int_email_participants",
+COMPARED = ("int_emails", "int_email_roles", "int_email_participants",
             "int_email_account_interactions", "int_account_email_replies", "office")
 LATER = "now()::timestamp + interval 1 hour"
 

@@ -1,21 +1,9 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['mailbox_id', 'message_id'],
-        on_schema_change='fail',
-        pre_hook="{{ empty_when_upstream_is_empty(source('graph', 'messages')) }}",
-    )
-}}
-
 with
 
 source as (
 
-    -- incremental: only the copies the loader landed (or flagged removed) since the last
-    -- build; a re-landed copy replaces its row (delete+insert on mailbox and message id)
+    -- removed copies stay, flagged: the incremental email models must see them go
     select * from {{ source('graph', 'messages') }}
-    where {{ loaded_since_last_build('_loaded_at') }}
 
 ),
 
@@ -45,8 +33,10 @@ renamed as (
         {{ struct_field('"from"', 'emailAddress.name') }} as from_name,
         nullif(lower(trim({{ struct_field('sender', 'emailAddress.address') }})), '')
             as sender_address,
-        {{ address_list(['"toRecipients"', '"ccRecipients"', '"bccRecipients"']) }}
-            as recipient_addresses,
+        -- the To, Cc and Bcc entries as Graph sent them ({emailAddress: {name, address}});
+        -- int_email_roles unnests them and compares their addresses trimmed, lower case
+        {{ concat_lists(['"toRecipients"', '"ccRecipients"', '"bccRecipients"']) }}
+            as recipients,
 
         ---------- load metadata
         _loaded_at as loaded_at
