@@ -10,17 +10,24 @@
     loaded_since_last_build(loaded_at_column, this_loaded_at_column='loaded_at') -> predicate
 
     In an incremental run: the rows landed at or after the latest `loaded_at` already in this
-    model (`>=`: the last batch again, which delete+insert makes harmless; a load commits many
-    batches and none is missed). In a full build: true.
+    model (`>=`: the last batch again, which the models replace whole; a load commits many
+    batches and none is missed). The latest `loaded_at` is read when the model and its hooks
+    are rendered, before any pre-hook deletes a row, so the model and its hooks agree on it;
+    it is then a constant the engine can prune the scan with. In a full build, or when this
+    model is empty: true.
 -#}
 {%- macro loaded_since_last_build(loaded_at_column, this_loaded_at_column='loaded_at') -%}
-    {%- if is_incremental() -%}
-    {{ loaded_at_column }} >= (
-        select coalesce(max({{ this_loaded_at_column }}), {{ dbt.cast("'1900-01-01'", dbt.type_timestamp()) }})
-        from {{ this }}
-    )
-    {%- else -%}
+    {%- set watermark = none -%}
+    {%- if is_incremental() and execute -%}
+        {%- set result = run_query(
+            "select max(" ~ this_loaded_at_column ~ ") from " ~ this
+        ) -%}
+        {%- set watermark = result.columns[0].values()[0] -%}
+    {%- endif -%}
+    {%- if watermark is none -%}
     1 = 1
+    {%- else -%}
+    {{ loaded_at_column }} >= {{ dbt.cast("'" ~ watermark ~ "'", dbt.type_timestamp()) }}
     {%- endif -%}
 {%- endmacro -%}
 
