@@ -38,7 +38,10 @@
             {%- endif -%}
         {%- endfor -%}
         {%- if statements -%}
-            {{ log("Publishing " ~ statements | length ~ " tables to Parquet in " ~ folder, info=true) }}
+            {{ log(
+                "Publishing " ~ statements | length ~ " tables to Parquet in " ~ folder,
+                info=true
+            ) }}
         {%- endif -%}
         {{ statements | join(";\n") }}
     {%- endif -%}
