@@ -70,6 +70,7 @@ class Account:
 class Site:
     accounts: list[Account]  # by engagement score, highest first, then by name
     window_start: date | None  # first day of the Year rows' window
+    as_of: date | None  # its last day (dbt's as_of_date), from `int_periods` when present
     enrichments: list[dict[str, Any]]
     leadspace_available: bool
     generated_at: datetime
@@ -164,10 +165,15 @@ def read_site(warehouse: Path) -> Site:
         window_start = con.execute(
             """select min("AggregationStartDate") from office where "AggregationLevel" = 'Year'"""
         ).fetchone()[0]
+        as_of = None
+        if {"aggregation_level", "period_end"} <= relations.get("int_periods", set()):
+            as_of = con.execute(
+                "select max(period_end) from int_periods where aggregation_level = 'Year'"
+            ).fetchone()[0]
 
     ordered = sorted(accounts.values(), key=lambda a: (-a.score, a.name.lower(), a.account_id))
     return Site(
-        accounts=ordered, window_start=window_start,
+        accounts=ordered, window_start=window_start, as_of=as_of,
         enrichments=enrichments, leadspace_available=leadspace_available,
         generated_at=datetime.now().astimezone(),
     )

@@ -169,8 +169,9 @@ def render_index(site: Site) -> str:
     )
     body = (
         '<header class="top"><h1>Customer cards</h1>'
-        f'<p class="muted">{len(site.accounts):,} accounts · engagement over the year from '
-        f"{_e(_day(site.window_start))} · {stale_count:,} stale · built "
+        f'<p class="muted">{len(site.accounts):,} accounts · engagement over the year '
+        f"{_e(_day(site.window_start))} – {_e(_day(site.as_of))} · {stale_count:,} stale · "
+        "built "
         f'{_e(site.generated_at.strftime("%Y-%m-%d %H:%M %Z"))}</p></header>'
         '<div class="controls"><label>Search <input id="search" type="search" '
         'placeholder="account name or id" autocomplete="off"></label>'
@@ -208,8 +209,16 @@ def _tile(label: str, value: str, detail: str = "", *, key: str) -> str:
             f'<div class="detail">{detail}</div></div>')
 
 
-def _trend(account: Account) -> str:
-    recent = account.weeks[-TREND_WEEKS:]
+def _trend(account: Account, site: Site) -> str:
+    weeks = account.weeks
+    partial = ""
+    # the week holding the as-of day is usually cut short: its score is left out of the trend
+    if weeks and site.as_of is not None and (site.as_of - weeks[-1].start).days < 6:
+        days = (site.as_of - weeks[-1].start).days + 1
+        partial = (f" The current week ({days} day{'s' if days != 1 else ''} so far, score "
+                   f"{weeks[-1].score}) is left out.")
+        weeks = weeks[:-1]
+    recent = weeks[-TREND_WEEKS:]
     if not recent:
         return '<p class="muted">No weekly scores: no activity in the year.</p>'
     first, last = recent[0].score, recent[-1].score
@@ -219,7 +228,7 @@ def _trend(account: Account) -> str:
         f'<div class="trend">{svg.sparkline(recent, title="Weekly engagement score")}'
         f'<p class="muted">Weekly score, last {len(recent)} weeks: {first} → {last} '
         f'<span class="change">{arrow} {change:+d}</span> (each week scored against the other '
-        "accounts that week)</p></div>"
+        f"accounts that week).{_e(partial)}</p></div>"
     )
 
 
@@ -313,11 +322,11 @@ def render_card(account: Account, site: Site) -> str:
     body = (
         '<nav class="top"><a href="../index.html">← All accounts</a></nav>'
         f'<header><h1>{_e(account.name)} {_stale_badge(account)}</h1>'
-        f'<p class="muted">{_e(account.account_id)} · engagement over the year from '
-        f"{_e(_day(site.window_start))} · first contact "
+        f'<p class="muted">{_e(account.account_id)} · engagement over the year '
+        f"{_e(_day(site.window_start))} – {_e(_day(site.as_of))} · first contact "
         f"{_e(_day(year.get('EngagementStartDate')))}</p></header>"
         f'<section class="tiles">{tiles}</section>'
-        f'<section class="row"><div><h2>Score trend</h2>{_trend(account)}</div>'
+        f'<section class="row"><div><h2>Score trend</h2>{_trend(account, site)}</div>'
         f"<div><h2>People involved</h2>{people}"
         f'<p class="muted">Distinct people, counts only. Average meeting: '
         f'{_e(_minutes(year["AverageDuration_Of_Meetings"]))}.</p></div></section>'
@@ -372,7 +381,7 @@ tr.stale td:first-child { border-left: 4px solid var(--stale); }
 .tile .value { font-size: 1.45rem; font-weight: 700; font-variant-numeric: tabular-nums; }
 .tile .value small { font-size: .8rem; color: var(--muted); font-weight: 400; }
 .tile .detail { font-size: .8rem; color: var(--muted); }
-.row { display: grid; grid-template-columns: 1fr 1fr; gap: 24px; }
+.row { display: grid; grid-template-columns: 1fr 1fr; gap: 24px; margin-top: 14px; }
 .people { max-width: 360px; }
 .charts, .row > div, .firmographics { background: var(--card); border: 1px solid var(--line);
   border-radius: 8px; padding: 4px 14px 10px; margin-top: 14px; }
