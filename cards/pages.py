@@ -239,7 +239,10 @@ def _leadspace(account: Account, site: Site) -> str:
                   else "the Leadspace enrichment has not run")
         return (f'<p class="muted" data-leadspace="none">No Leadspace firmographics '
                 f"({reason}).</p>")
-    if all(row.get(column) is None for column in LEADSPACE_FIRMOGRAPHICS if column in row):
+    # no match: no Leadspace company id (the contract's rule), else no firmographic at all
+    no_match = (row.get("LeadspaceCompanyId") is None if "LeadspaceCompanyId" in row
+                else all(row.get(c) is None for c in LEADSPACE_FIRMOGRAPHICS if c in row))
+    if no_match:
         return ('<p class="muted" data-leadspace="no-match">Leadspace found no match for this '
                 f"account (checked {_e(row.get('EnrichedAt') or '–')}).</p>")
 

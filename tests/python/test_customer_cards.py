@@ -180,7 +180,8 @@ def test_card_shows_score_totals_and_the_charts_bars(demo_build, page):
     ))
     firmographics = page.locator("[data-leadspace]")
     if has_leadspace and query(
-        warehouse, 'select 1 from leadspace where "AccountId" = ? and "CompanyName" is not null',
+        warehouse,
+        'select 1 from leadspace where "AccountId" = ? and "LeadspaceCompanyId" is not null',
         account_id,
     ):
         assert firmographics.get_attribute("data-leadspace") == "match"
