@@ -5,9 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint pytest dbt-test bench clean
+.PHONY: setup chromium demo cards docs test lint pytest dbt-test bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,15 +15,37 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+## Debian's Chromium for the customer-card browser test (Playwright drives it; it never
+## downloads a browser). Best effort: without it that test skips and says why.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		echo "Installing Debian's chromium for the browser test (apt-get)..."; \
+		{ $$SUDO apt-get update -qq && \
+		  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "Could not install Chromium (apt-get failed); the customer-card browser test will be skipped."; \
+	fi
+
 ## make demo: synthetic organisation -> Graph emulator -> loaders -> dbt build
 demo: $(STAMP)
 	$(BIN)/python -m loaders.demo
 
+## make cards: rebuild the customer cards from the warehouse ($$DUCKDB_PATH) after a dbt build
+cards: $(STAMP)
+	$(BIN)/python -m cards
+
+## make docs: the dbt documentation site (lineage from the loaders' sources to the exposures)
+## on http://127.0.0.1:8080
+DOCS_PORT ?= 8080
+docs: $(STAMP)
+	$(BIN)/dbt docs generate --profiles-dir .
+	$(BIN)/dbt docs serve --profiles-dir . --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
+
 ## make test: everything CI checks
-test: lint pytest dbt-test
+test: chromium lint pytest dbt-test
 
 lint: $(STAMP)
-	$(BIN)/ruff check loaders tests
+	$(BIN)/ruff check loaders cards parquet_publish tests
 	$(BIN)/sqlfluff lint models macros tests --disable-progress-bar
 
 pytest: $(STAMP)
@@ -41,4 +63,5 @@ bench: $(STAMP)
 	$(BIN)/python -m loaders.bench_transform --mailboxes $(TRANSFORM_MAILBOXES)
 
 clean:
-	rm -rf $(VENV) .test demo target logs dbt_packages warehouse.duckdb warehouse.duckdb.wal
+	rm -rf $(VENV) .test demo target logs dbt_packages warehouse.duckdb warehouse.duckdb.wal \
+		parquet customer_cards

@@ -150,7 +150,19 @@ def main(argv: list[str] | None = None) -> int:
         env, "dbt build",
     )
     _summary(warehouse, data)
+    _cards(warehouse, env)
     return 0
+
+
+def _cards(warehouse: Path, env: dict[str, str]) -> None:
+    """The customer cards (issue 5) and where the Parquet copies of the BI tables are."""
+    from parquet_publish import parquet_dir
+
+    _run([sys.executable, "-m", "cards", "--warehouse", str(warehouse)], env,
+         "build the customer cards")
+    print(f"  customer cards: {warehouse.parent / 'customer_cards' / 'index.html'}\n"
+          f"  Parquet copies of the output tables (for BI tools): "
+          f"{parquet_dir(warehouse).resolve()}\n  dbt docs with lineage: make docs")
 
 
 if __name__ == "__main__":

@@ -300,8 +300,11 @@ class _MailboxSync:
     ) -> tuple[str, dict | None]:
         if state and state["window_start"] <= window_start:
             link = state["next_link"] or state["delta_link"]
-            if link:
+            if link and link.startswith(f"{self._client.base_url}/"):
                 return link, None
+            if link:  # stored against another GRAPH_API_URL: its links lead nowhere here
+                log.warning("%s: the stored sync link is not under %s; reading the folder "
+                            "again (nothing is duplicated)", mailbox.mail, self._client.base_url)
         return (
             f"users/{mailbox.id}/mailFolders/{folder_id}/messages/delta",
             {"$select": MESSAGE_SELECT, "$filter": f"receivedDateTime ge {iso(window_start)}"},

@@ -58,3 +58,30 @@ def graph_session(graph_emulator: GraphEmulator) -> Iterator[requests.Session]:
     with requests.Session() as session:
         session.headers["Authorization"] = f"Bearer {fetch_token(graph_emulator, session)}"
         yield session
+
+
+DEMO_AS_OF = "2026-03-15"
+
+
+@pytest.fixture(scope="session")
+def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small `make demo` (4 mailboxes, 24 accounts) run end to end in a temporary folder:
+    synthetic org, Graph emulator, loaders, `dbt build` (which publishes the Parquet copies),
+    customer cards. Returns the folder: warehouse.duckdb, parquet/, customer_cards/."""
+    import os
+    import subprocess
+
+    workdir = tmp_path_factory.mktemp("demo_build")
+    env = dict(os.environ)
+    env["DUCKDB_PATH"] = str(workdir / "warehouse.duckdb")
+    env.pop("PARQUET_DIR", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "loaders.demo", "--workdir", str(workdir), "--mailboxes", "4",
+         "--accounts", "24", "--messages-per-mailbox", "150", "--as-of", DEMO_AS_OF,
+         "--no-progress"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"the demo failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    (workdir / "demo.log").write_text(result.stdout)
+    return workdir

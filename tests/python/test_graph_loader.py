@@ -306,3 +306,29 @@ def test_window_start_is_365_days_inclusive():
     window = Window(AS_OF)
     assert window.start == WINDOW_START
     assert window.end - window.start == timedelta(days=365)
+
+
+def test_stored_links_of_another_graph_url_are_not_followed(
+    env, graph_emulator, synthetic_org, monkeypatch
+):
+    """A warehouse loaded through one GRAPH_API_URL (here the emulator on another port, as
+    when `make demo` or `make test` runs again) reads its folders again through the new
+    one instead of following stored links to a server that is gone; nothing is duplicated."""
+    from loaders.emulators.graph import GraphEmulator
+
+    assert load() == 0
+    before = query(env, "select count(*) from raw_graph.messages")
+    graph_emulator.stop()
+    second = GraphEmulator(synthetic_org).start()
+    try:
+        monkeypatch.setenv("GRAPH_API_URL", second.graph_url)
+        monkeypatch.setenv("GRAPH_LOGIN_URL", second.login_url)
+        assert load() == 0
+        assert query(env, "select count(*), count(distinct (_mailbox_id, id)) "
+                          "from raw_graph.messages") == [(before[0][0], before[0][0])]
+        # every stored link now points at the server that answered
+        links = query(env, "select coalesce(next_link, delta_link) from "
+                           "raw_loader.graph_sync_state where stream != 'events'")
+        assert links and all(link.startswith(second.graph_url) for (link,) in links)
+    finally:
+        second.stop()

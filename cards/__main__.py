@@ -1,0 +1,3 @@
+from cards.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,179 @@
+"""What the cards show, read from the warehouse (read-only) in a few queries.
+
+Sources, all outputs of `dbt build`: `office` (Year, Month and Week rows), `stale_accounts`,
+`enrichment_status`, `leadspace` when that enrichment's table exists, and the account names
+of the CRM staging view `stg_crm__accounts`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+
+class CardsError(Exception):
+    """Bad input or state, said in one sentence (the CLI exits 2 with it)."""
+
+
+# The `leadspace` output's columns (shared/INTERFACE.md), in the order a card shows them.
+LEADSPACE_COLUMNS = (
+    "AccountId", "LeadspaceCompanyId", "CompanyName", "Website", "Industry", "SubIndustry",
+    "SIC", "NAICS", "EmployeeCount", "EmployeeRange", "RevenueUsd", "RevenueRange", "Country",
+    "State", "City", "MatchConfidence", "EnrichedAt",
+)
+# Columns that are null on every row where Leadspace found no match.
+LEADSPACE_FIRMOGRAPHICS = LEADSPACE_COLUMNS[1:15]
+
+
+@dataclass(frozen=True)
+class Period:
+    """One Month or Week row of `office` for an account."""
+
+    start: date
+    score: int
+    emails_to: int
+    emails_from: int
+    meetings_to: int
+    meetings_from: int
+
+
+@dataclass
+class Account:
+    account_id: str
+    name: str
+    year: dict[str, Any]  # the Year row of `office`, by column name
+    stale: bool = False
+    months: list[Period] = field(default_factory=list)
+    weeks: list[Period] = field(default_factory=list)
+    leadspace: dict[str, Any] | None = None
+
+    @property
+    def score(self) -> int:
+        return int(self.year["EngagementScore"])
+
+    @property
+    def emails(self) -> int:
+        return int(self.year["NoOfEmails_ToAccount"]) + int(self.year["NoOfEmails_FromAccount"])
+
+    @property
+    def meetings(self) -> int:
+        return int(self.year["NoOfMeetings_ToAccount"]) + int(
+            self.year["NoOfMeetings_FromAccount"]
+        )
+
+
+@dataclass
+class Site:
+    accounts: list[Account]  # by engagement score, highest first, then by name
+    window_start: date | None  # first day of the Year rows' window
+    as_of: date | None  # its last day (dbt's as_of_date), from `int_periods` when present
+    enrichments: list[dict[str, Any]]
+    leadspace_available: bool
+    generated_at: datetime
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
+    cursor = con.execute(sql)
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _relations(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+    """Relation name -> its column names, in the warehouse's default schema."""
+    found: dict[str, set[str]] = {}
+    for table, column in con.execute(
+        "select table_name, column_name from information_schema.columns "
+        "where table_schema = current_schema() and table_catalog = current_database()"
+    ).fetchall():
+        found.setdefault(table, set()).add(column)
+    return found
+
+
+def _connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
+    if not warehouse.is_file():
+        raise CardsError(
+            f"the warehouse {warehouse} does not exist: run `make demo` (or the loaders and "
+            "`dbt build`) first, or set DUCKDB_PATH / --warehouse to its file"
+        )
+    try:
+        return duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.IOException as error:
+        if "lock" in str(error).lower():
+            raise CardsError(
+                f"the warehouse {warehouse} is open for writing in another process (a loader or "
+                "`dbt build`?): build the cards when it has finished"
+            ) from error
+        raise CardsError(f"cannot open the warehouse {warehouse}: {error}") from error
+
+
+def read_site(warehouse: Path) -> Site:
+    """Everything the site shows, from the warehouse file, opened read-only."""
+    with _connect(warehouse) as con:
+        relations = _relations(con)
+        missing = [name for name in ("office", "stale_accounts", "enrichment_status")
+                   if name not in relations]
+        if missing:
+            raise CardsError(
+                f"the warehouse {warehouse} has no {', '.join(missing)} table: run `dbt build` "
+                "first"
+            )
+        names: dict[str, str] = {}
+        if {"account_id", "account_name"} <= relations.get("stg_crm__accounts", set()):
+            names = dict(con.execute(
+                "select account_id, account_name from stg_crm__accounts "
+                "where account_id is not null"
+            ).fetchall())
+        stale = {row[0] for row in con.execute('select "AccountId" from stale_accounts').fetchall()}
+
+        accounts: dict[str, Account] = {}
+        for row in _rows(con, """select * from office where "AggregationLevel" = 'Year'"""):
+            account_id = row["AccountId"]
+            accounts[account_id] = Account(
+                account_id=account_id, name=names.get(account_id) or account_id, year=row,
+                stale=account_id in stale,
+            )
+        for account_id, level, start, score, e_to, e_from, m_to, m_from in con.execute("""
+            select "AccountId", "AggregationLevel", "AggregationStartDate", "EngagementScore",
+                "NoOfEmails_ToAccount", "NoOfEmails_FromAccount",
+                "NoOfMeetings_ToAccount", "NoOfMeetings_FromAccount"
+            from office
+            where "AggregationLevel" in ('Month', 'Week')
+            order by "AccountId", "AggregationLevel", "AggregationStartDate"
+        """).fetchall():
+            account = accounts.get(account_id)
+            if account is None:
+                continue
+            period = Period(start, int(score), int(e_to), int(e_from), int(m_to), int(m_from))
+            (account.months if level == "Month" else account.weeks).append(period)
+
+        leadspace_available = "leadspace" in relations
+        if leadspace_available:
+            columns = [c for c in LEADSPACE_COLUMNS if c in relations["leadspace"]]
+            if "AccountId" in columns:
+                order = '"EnrichedAt" desc nulls last' if "EnrichedAt" in columns else "1"
+                select = ", ".join(f'"{c}"' for c in columns)
+                for row in _rows(con, f"select {select} from leadspace order by {order}"):
+                    account = accounts.get(row["AccountId"])
+                    if account is not None and account.leadspace is None:
+                        account.leadspace = row
+
+        enrichments = _rows(con, 'select * from enrichment_status order by "Enrichment"')
+        window_start = con.execute(
+            """select min("AggregationStartDate") from office where "AggregationLevel" = 'Year'"""
+        ).fetchone()[0]
+        as_of = None
+        if {"aggregation_level", "period_end"} <= relations.get("int_periods", set()):
+            as_of = con.execute(
+                "select max(period_end) from int_periods where aggregation_level = 'Year'"
+            ).fetchone()[0]
+
+    ordered = sorted(accounts.values(), key=lambda a: (-a.score, a.name.lower(), a.account_id))
+    return Site(
+        accounts=ordered, window_start=window_start, as_of=as_of,
+        enrichments=enrichments, leadspace_available=leadspace_available,
+        generated_at=datetime.now().astimezone(),
+    )

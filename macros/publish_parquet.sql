@@ -1,0 +1,74 @@
+{#-
+    publish_parquet() -> SQL for the `on-run-end` hook
+
+    After `dbt build` and `dbt run` (not seed, test, snapshot, docs), copies each output table
+    of the BI contract (var `publish_parquet_tables`) that exists in the warehouse to
+    `<folder>/<table>.parquet`, where <folder> is the environment variable PARQUET_DIR, else
+    `parquet/` beside the warehouse file. A table not (yet) built is skipped, so `leadspace`
+    is published once its model exists. The Parquet files mirror the warehouse's tables
+    after every run, the same rows, whether or not every node of the run passed.
+
+    On DuckDB: `copy ... (format parquet, use_tmp_file true)`: DuckDB writes
+    `tmp_<table>.parquet` beside the target and renames it over the target once complete, so
+    a reader sees the old file or the new one, never half a file; a failed write leaves the
+    old file in place and fails the run. The folder is created when dbt connects, by the
+    dbt-duckdb plugin `parquet_publish` (profiles.yml). Elsewhere nothing (a BI tool reads
+    the warehouse itself).
+-#}
+{%- macro publish_parquet() -%}
+    {{ return(adapter.dispatch('publish_parquet', 'account_engagement')()) }}
+{%- endmacro -%}
+
+{%- macro default__publish_parquet() -%}
+{%- endmacro -%}
+
+{%- macro duckdb__publish_parquet() -%}
+    {%- if execute and flags.WHICH in ('build', 'run') -%}
+        {%- set folder = parquet_publish_folder() -%}
+        {%- set statements = [] -%}
+        {%- for table in var('publish_parquet_tables', []) -%}
+            {%- set relation = parquet_publish_relation(table) -%}
+            {%- if relation is not none -%}
+                {%- set target_file = folder ~ '/' ~ table ~ '.parquet' -%}
+                {%- do statements.append(
+                    "copy (select * from " ~ relation ~ ") to '"
+                    ~ target_file | replace("'", "''")
+                    ~ "' (format parquet, compression zstd, use_tmp_file true)"
+                ) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- if statements -%}
+            {{ log(
+                "Publishing " ~ statements | length ~ " tables to Parquet in " ~ folder,
+                info=true
+            ) }}
+        {%- endif -%}
+        {{ statements | join(";\n") }}
+    {%- endif -%}
+{%- endmacro -%}
+
+{#- The Parquet folder: $PARQUET_DIR, else `parquet/` beside the warehouse (target.path). -#}
+{%- macro parquet_publish_folder() -%}
+    {%- set configured = env_var('PARQUET_DIR', '') | trim -%}
+    {%- if configured -%}
+        {{ return(configured.rstrip('/')) }}
+    {%- endif -%}
+    {%- set warehouse = target.path | replace('\\', '/') -%}
+    {%- if '/' in warehouse -%}
+        {{ return(warehouse.rsplit('/', 1)[0] ~ '/parquet') }}
+    {%- endif -%}
+    {{ return('parquet') }}
+{%- endmacro -%}
+
+{#- The warehouse relation of this project's model `name`, or none when it is not built. -#}
+{%- macro parquet_publish_relation(name) -%}
+    {%- for node in graph.nodes.values() -%}
+        {%- if node.resource_type == 'model' and node.name == name
+            and node.package_name == project_name -%}
+            {{ return(adapter.get_relation(
+                database=node.database, schema=node.schema, identifier=node.alias
+            )) }}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(none) }}
+{%- endmacro -%}
