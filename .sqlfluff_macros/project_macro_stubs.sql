@@ -37,7 +37,7 @@
 {%- endmacro %}
 
 {% macro loaded_since_last_build(loaded_at_column, this_loaded_at_column='loaded_at') -%}
-    {{ loaded_at_column }} >= cast('1900-01-01' as timestamp)
+    {{ loaded_at_column }} > cast('1900-01-01' as timestamp)
 {%- endmacro %}
 
 {% macro empty_when_upstream_is_empty(upstream) -%}

@@ -9,9 +9,10 @@
 {#-
     loaded_since_last_build(loaded_at_column, this_loaded_at_column='loaded_at') -> predicate
 
-    In an incremental run: the rows landed at or after the latest `loaded_at` already in this
-    model (`>=`: the last batch again, which the models replace whole; a load commits many
-    batches and none is missed). The latest `loaded_at` is read when the model and its hooks
+    In an incremental run: the rows landed after the latest `loaded_at` already in this model.
+    The loader stamps each batch it commits with the time of its commit, and dbt and a loader
+    never write the warehouse at the same time (DuckDB's single writer), so every row of a
+    later load is newer. The latest `loaded_at` is read when the model and its hooks
     are rendered, before any pre-hook deletes a row, so the model and its hooks agree on it;
     it is then a constant the engine can prune the scan with. In a full build, or when this
     model is empty: true.
@@ -27,7 +28,7 @@
     {%- if watermark is none -%}
     1 = 1
     {%- else -%}
-    {{ loaded_at_column }} >= {{ dbt.cast("'" ~ watermark ~ "'", dbt.type_timestamp()) }}
+    {{ loaded_at_column }} > {{ dbt.cast("'" ~ watermark ~ "'", dbt.type_timestamp()) }}
     {%- endif -%}
 {%- endmacro -%}
 

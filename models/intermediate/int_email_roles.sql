@@ -19,6 +19,12 @@ email_copies as (
 
 ),
 
+emails as (
+
+    select * from {{ ref('int_emails') }}
+
+),
+
 {% if is_incremental() %}
 changed_emails as (
 
@@ -40,28 +46,22 @@ copies as (
 
 ),
 
-authors as (
-
-    -- the email's author, as int_emails picks it (the copies agree; the smallest if not)
-    select
-        internet_message_id,
-        min(from_address) as address,
-        max(loaded_at) as loaded_at
-    from copies
-    group by internet_message_id
-
-),
-
 senders as (
 
+    -- the email's author, as int_emails picks it (built first, from the same copies); each
+    -- CTE reads the copies once: DuckDB would otherwise keep them whole in memory
     select
-        internet_message_id,
-        address,
+        emails.internet_message_id,
+        emails.from_address as address,
         1 as is_sender,
         0 as is_recipient,
-        loaded_at
-    from authors
-    where address is not null
+        emails.loaded_at
+    from emails
+    {% if is_incremental() %}
+    inner join changed_emails
+        on emails.internet_message_id = changed_emails.internet_message_id
+    {% endif %}
+    where emails.from_address is not null
 
 ),
 
