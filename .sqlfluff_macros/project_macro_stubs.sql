@@ -51,3 +51,7 @@
 {% macro delete_changed_emails() -%}
     select 1 as nothing_to_delete
 {%- endmacro %}
+
+{% macro explode_list(list_expr) -%}
+    unnest({{ list_expr }})
+{%- endmacro %}

@@ -65,6 +65,28 @@
 
 
 {#-
+    explode_list(list_expr) -> a select-list expression
+
+    One output row per element of `list_expr` (a null or empty list gives none), written in
+    the select list: `select id, {{ explode_list('recipients') }} as recipient from t`. On
+    DuckDB this form lets a filter on the elements stay cheap, where the join form
+    (unnest_struct_list) is planned as a correlated join (3 M messages: 2.7 s vs 26 s).
+-#}
+{%- macro explode_list(list_expr) -%}
+    {{ return(adapter.dispatch('explode_list', 'account_engagement')(list_expr)) }}
+{%- endmacro -%}
+
+{%- macro default__explode_list(list_expr) -%}
+    {#- Postgres and DuckDB: unnest() in the select list; Spark/Databricks: explode() -#}
+    unnest({{ list_expr }})
+{%- endmacro -%}
+
+{%- macro spark__explode_list(list_expr) -%}
+    explode({{ list_expr }})
+{%- endmacro -%}
+
+
+{#-
     parse_graph_datetime(expr) -> timestamp (without time zone), in UTC
 
     Graph writes instants as ISO-8601 strings: `2024-03-10T09:00:00Z`, with or without a

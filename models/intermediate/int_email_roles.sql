@@ -77,13 +77,18 @@ recipients as (
         loaded_at
     from (
         select
-            copies.internet_message_id,
+            internet_message_id,
             nullif(lower(trim(
-                {{ struct_field('listed.recipient', 'emailAddress.address') }}
+                {{ struct_field('recipient', 'emailAddress.address') }}
             )), '') as address,
-            copies.loaded_at
-        from copies
-        {{ unnest_struct_list('copies.recipients', 'listed', 'recipient') }}
+            loaded_at
+        from (
+            select
+                internet_message_id,
+                {{ explode_list('recipients') }} as recipient,
+                loaded_at
+            from copies
+        ) as listed
     ) as entries
     where address is not null
 
