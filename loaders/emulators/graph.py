@@ -35,13 +35,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
+
+from loaders.emulators.server import LoopbackServer
 
 # Windows time-zone names (as Outlook stores them) to IANA names.
 WINDOWS_TO_IANA: dict[str, str] = {
@@ -627,8 +629,10 @@ class _Request:
 
 
 # ---------------------------------------------------------------------------- the emulator
-class GraphEmulator:
+class GraphEmulator(LoopbackServer):
     """The Graph emulator over a synthetic organisation directory (see module docstring)."""
+
+    thread_name = "graph-emulator"
 
     def __init__(self, data_dir: str | Path, host: str = "127.0.0.1", port: int = 0,
                  tenant_id: str | None = None, client_id: str | None = None,
@@ -643,9 +647,7 @@ class GraphEmulator:
         self.org_domain: str | None = manifest.get("org_domain")
         self.faults = Faults(token_ttl_seconds=token_ttl_seconds)
         self.requests = RequestLog()
-        self._host, self._port = host, port
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__(host, port)
         self._lock = threading.Lock()
         self._tokens: dict[str, float] = {}
         self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
@@ -672,42 +674,6 @@ class GraphEmulator:
             directory = graph / "mailboxes" / user["id"]
             if directory.is_dir():
                 self._mailboxes[user["id"]] = _Mailbox(user, directory)
-
-    def start(self) -> GraphEmulator:
-        server = ThreadingHTTPServer((self._host, self._port), _Handler, bind_and_activate=False)
-        server.daemon_threads = True
-        server.block_on_close = False
-        server.request_queue_size = 256
-        server.allow_reuse_address = True
-        server.server_bind()
-        server.server_activate()
-        server.emulator = self  # type: ignore[attr-defined]
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="graph-emulator", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> GraphEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the emulator is not running")
-        return self._server.server_address[1]
 
     @property
     def login_url(self) -> str:
@@ -1639,6 +1605,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         """Silent: no per-request output."""
+
+
+GraphEmulator.handler = _Handler
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,7 +52,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -60,6 +60,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from loaders.emulators.graph import RequestLog
+from loaders.emulators.server import LoopbackServer
 
 DEMO_KEY = "demo-leadspace-perpetual-key"
 BULK_LIMIT = 500
@@ -222,7 +223,9 @@ class _Reject(Exception):
 
 
 # ---------------------------------------------------------------------------- the emulator
-class LeadspaceEmulator:
+class LeadspaceEmulator(LoopbackServer):
+    thread_name = "leadspace-emulator"
+
     def __init__(self, data_dir: str | Path | None = None, host: str = "127.0.0.1",
                  port: int = 0, key: str = DEMO_KEY,
                  companies: list[Company] | None = None) -> None:
@@ -238,45 +241,16 @@ class LeadspaceEmulator:
         self.faults = Faults()
         self.requests = RequestLog()
         self.credits_used = 0
-        self._host, self._port = host, port
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__(host, port)
         self._lock = threading.Lock()
         self._jobs: dict[str, _Job] = {}
         self._count = 0
         self._recent: deque[float] = deque()
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> LeadspaceEmulator:
-        server = ThreadingHTTPServer((self._host, self._port), _Handler)
-        server.daemon_threads = True
-        server.emulator = self  # type: ignore[attr-defined]
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="leadspace-emulator", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> LeadspaceEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     @property
     def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the emulator is not running")
-        return f"http://{self._host}:{self._server.server_address[1]}"
+        return f"http://{self._host}:{self.port}"
 
     def bodies(self, path: str) -> list[Any]:
         """The JSON bodies received on `path` (tests read what left the loader)."""
@@ -486,6 +460,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         """Silent: no per-request output."""
+
+
+LeadspaceEmulator.handler = _Handler
 
 
 def main(argv: list[str] | None = None) -> int:

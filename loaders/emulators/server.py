@@ -1,0 +1,57 @@
+"""The loopback HTTP server both emulators run on: start on a free port, stop, `with`."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
+
+
+class LoopbackServer:
+    """Serves `handler` on (host, port) in a daemon thread; port 0 picks a free one. The
+    handler reaches the emulator as `self.server.emulator`."""
+
+    handler: type[BaseHTTPRequestHandler]
+    thread_name = "emulator"
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._host, self._port = host, port
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Self:
+        server = ThreadingHTTPServer((self._host, self._port), self.handler,
+                                     bind_and_activate=False)
+        server.daemon_threads = True
+        server.block_on_close = False
+        server.request_queue_size = 256  # many loader threads connect at once
+        server.allow_reuse_address = True
+        server.server_bind()
+        server.server_activate()
+        server.emulator = self  # type: ignore[attr-defined]
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name=self.thread_name, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running")
+        return self._server.server_address[1]
