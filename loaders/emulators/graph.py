@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
-from loaders.emulators.server import LoopbackServer
+from loaders.emulators.server import EmulatorHandler, LoopbackServer
 
 # Windows time-zone names (as Outlook stores them) to IANA names.
 WINDOWS_TO_IANA: dict[str, str] = {
@@ -1579,32 +1579,9 @@ def _parse_prefer(values: list[str]) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------- HTTP plumbing
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
+class _Handler(EmulatorHandler):
     server_version = "Microsoft-IIS/10.0"
-    sys_version = ""
-
-    def _emulator(self) -> GraphEmulator:
-        return self.server.emulator  # type: ignore[attr-defined]
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        self._emulator().handle(self, "GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._emulator().handle(self, "POST")
-
-    def do_PATCH(self) -> None:  # noqa: N802
-        self._emulator().handle(self, "PATCH")
-
-    def do_DELETE(self) -> None:  # noqa: N802
-        self._emulator().handle(self, "DELETE")
-
-    def do_PUT(self) -> None:  # noqa: N802
-        self._emulator().handle(self, "PUT")
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        """Silent: no per-request output."""
+    do_PATCH = do_DELETE = EmulatorHandler._dispatch  # noqa: N815 - http.server's naming
 
 
 GraphEmulator.handler = _Handler

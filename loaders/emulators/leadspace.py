@@ -60,7 +60,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from loaders.emulators.graph import RequestLog
-from loaders.emulators.server import LoopbackServer
+from loaders.emulators.server import EmulatorHandler, LoopbackServer
 
 DEMO_KEY = "demo-leadspace-perpetual-key"
 BULK_LIMIT = 500
@@ -441,25 +441,8 @@ def _confidence(company: Company, by_name: bool, website: str, address: Any) -> 
     return "VERY LOW"
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(EmulatorHandler):
     server_version = "apigw"
-    sys_version = ""
-
-    def _emulator(self) -> LeadspaceEmulator:
-        return self.server.emulator  # type: ignore[attr-defined]
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        self._emulator().handle(self, "GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._emulator().handle(self, "POST")
-
-    def do_PUT(self) -> None:  # noqa: N802
-        self._emulator().handle(self, "PUT")
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        """Silent: no per-request output."""
 
 
 LeadspaceEmulator.handler = _Handler

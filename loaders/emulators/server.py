@@ -1,10 +1,11 @@
-"""The loopback HTTP server both emulators run on: start on a free port, stop, `with`."""
+"""The loopback HTTP server both emulators run on: start on a free port, stop, `with`; and
+the request handler that hands every request to the emulator's `handle(request, method)`."""
 
 from __future__ import annotations
 
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Self
+from typing import Any, Self
 
 
 class LoopbackServer:
@@ -55,3 +56,20 @@ class LoopbackServer:
         if self._server is None:
             raise RuntimeError("the emulator is not running")
         return self._server.server_address[1]
+
+
+class EmulatorHandler(BaseHTTPRequestHandler):
+    """Hands GET, POST and PUT to `server.emulator.handle(self, method)`; silent. A subclass
+    adds the other methods its API has (`do_PATCH = EmulatorHandler._dispatch`)."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    sys_version = ""
+
+    def _dispatch(self) -> None:
+        self.server.emulator.handle(self, self.command)  # type: ignore[attr-defined]
+
+    do_GET = do_POST = do_PUT = _dispatch  # noqa: N815 - http.server's naming
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Silent: no per-request output."""
