@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import duckdb
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from loaders import mailboxes as mailbox_selection
 from loaders.errors import BadInput, LoadFailed
 from loaders.landing import Callback, Lander, PageItem, SnapshotItem, StreamEnd
 from loaders.mailboxes import Mailbox
+from loaders.progress import progress_bar
 from loaders.schema import (
     EVENT_FIELDS,
     FOLDER_FIELDS,
@@ -103,7 +103,7 @@ def load(
         "run %s: %d mailboxes, window %s..%s", run_id, len(selected), window.start.date(), as_of
     )
     landed = _Counter()
-    with _progress(show_progress) as progress:
+    with progress_bar(show_progress) as progress:
         boxes = progress.add_task("mailboxes", total=len(selected))
         records = progress.add_task("records landed", total=None)
 
@@ -153,15 +153,6 @@ class _Counter:
             self.value += n
 
 
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        disable=not enabled,
-        transient=False,
-    )
 
 
 def _land_users(con: duckdb.DuckDBPyConnection, selected: list[Mailbox], run_id: str) -> None:

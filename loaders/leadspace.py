@@ -43,10 +43,11 @@ from datetime import timedelta
 
 import duckdb
 import orjson
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
 from loaders.errors import BadInput
 from loaders.leadspace_client import BULK_LIMIT, LeadspaceClient, ResultsNotFound
+from loaders.progress import progress_bar
 from loaders.schema import (
     CRM_SCHEMA,
     LEADSPACE_COMPANY_FIELDS,
@@ -303,7 +304,7 @@ def load(
     result = LeadspaceLoadResult(run_id, dataset, len(accounts) + no_name, no_name=no_name)
     _record_consent(con, run_id, mapping, dataset, len(accounts) + no_name, client.base_url)
 
-    with _progress(show_progress) as progress:
+    with progress_bar(show_progress) as progress:
         resumed = _resume(con, client, run_id, result, progress)
         to_send, result.skipped_unchanged = _changed(con, accounts, refresh_days, resumed)
         task = progress.add_task("accounts answered", total=len(to_send))
@@ -336,15 +337,6 @@ def load(
     return result
 
 
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        disable=not enabled,
-        transient=False,
-    )
 
 
 def _batches(accounts: list[Account], size: int) -> Iterator[list[Account]]:
