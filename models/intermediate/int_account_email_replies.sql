@@ -1,10 +1,6 @@
+{#- int_email_account_interactions is read by name where it is used: DuckDB would keep an
+    import CTE read twice whole in memory -#}
 with
-
-interactions as (
-
-    select * from {{ ref('int_email_account_interactions') }}
-
-),
 
 questions as (
 
@@ -12,7 +8,7 @@ questions as (
         account_id,
         conversation_id,
         sent_at
-    from interactions
+    from {{ ref('int_email_account_interactions') }}
     where is_to_account and conversation_id is not null
 
 ),
@@ -25,7 +21,7 @@ answers as (
         internet_message_id,
         sent_at,
         sent_date
-    from interactions
+    from {{ ref('int_email_account_interactions') }}
     where is_from_account and conversation_id is not null
 
 ),

@@ -1,8 +1,8 @@
 with
 
-email_roles as (
+email_addresses as (
 
-    select * from {{ ref('int_email_roles') }}
+    select * from {{ ref('int_email_addresses') }}
 
 ),
 
@@ -38,7 +38,7 @@ contacts as (
 
 seen_addresses as (
 
-    select address from email_roles
+    select address from email_addresses
     union
     select organizer_address as address from events
     union

@@ -1,14 +1,10 @@
+{#- int_email_participants is read by name where it is used: DuckDB would keep an import CTE
+    read twice whole in memory -#}
 with
 
 emails as (
 
     select * from {{ ref('int_emails') }}
-
-),
-
-participants as (
-
-    select * from {{ ref('int_email_participants') }}
 
 ),
 
@@ -21,7 +17,7 @@ org_sides as (
         max(case when is_recipient and org_user_id is not null then 1 else 0 end) = 1
             as has_org_recipient,
         count(distinct org_user_id) as org_people
-    from participants
+    from {{ ref('int_email_participants') }}
     group by internet_message_id
 
 ),
@@ -34,7 +30,7 @@ account_sides as (
         max(case when is_sender then 1 else 0 end) = 1 as is_sent_by_account,
         max(case when is_recipient then 1 else 0 end) = 1 as has_account_recipient,
         count(distinct address) as account_addresses
-    from participants
+    from {{ ref('int_email_participants') }}
     where account_id is not null
     group by
         internet_message_id,
@@ -74,7 +70,10 @@ final as (
     from directed
     inner join emails
         on directed.internet_message_id = emails.internet_message_id
-    where directed.is_to_account or directed.is_from_account
+    where
+        (directed.is_to_account or directed.is_from_account)
+        -- placed in time up to as_of_date (int_emails keeps every landed email)
+        and emails.sent_date <= {{ as_of_date() }}
 
 )
 

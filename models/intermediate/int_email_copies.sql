@@ -29,7 +29,9 @@ located as (
         messages.conversation_id,
         messages.sent_at,
         coalesce(messages.from_address, messages.sender_address) as from_address,
-        messages.recipients,
+        messages.to_recipients,
+        messages.cc_recipients,
+        messages.bcc_recipients,
         messages.loaded_at,
         messages.is_draft
         or coalesce(
@@ -53,7 +55,9 @@ final as (
         conversation_id,
         sent_at,
         from_address,
-        recipients,
+        to_recipients,
+        cc_recipients,
+        bcc_recipients,
         loaded_at
     from located
     where not is_draft_copy

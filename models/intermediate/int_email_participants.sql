@@ -1,14 +1,10 @@
+{#- int_email_roles (a hundred million rows) is read by name in both CTEs that need it: DuckDB
+    would keep a CTE read twice whole in memory -#}
 with
 
-emails as (
+email_addresses as (
 
-    select * from {{ ref('int_emails') }}
-
-),
-
-email_roles as (
-
-    select * from {{ ref('int_email_roles') }}
+    select * from {{ ref('int_email_addresses') }}
 
 ),
 
@@ -18,63 +14,70 @@ address_accounts as (
 
 ),
 
-account_roles as (
+address_forms as (
 
-    -- the addresses of an account on each email: few, next to the org's internal mail and the
-    -- newsletters that make up most of a mailbox
+    -- each written form of an address that can count (an org mailbox or an address of an
+    -- account), with who holds it: tens of thousands of rows
     select
-        email_roles.internet_message_id,
-        email_roles.address,
-        email_roles.is_sender,
-        email_roles.is_recipient,
-        cast(null as {{ dbt.type_string() }}) as org_user_id,
+        email_addresses.written_address,
+        address_accounts.address,
+        address_accounts.org_user_id,
         address_accounts.account_id
-    from email_roles
+    from email_addresses
     inner join address_accounts
-        on email_roles.address = address_accounts.address
-    where address_accounts.account_id is not null
+        on email_addresses.address = address_accounts.address
+    where
+        address_accounts.org_user_id is not null
+        or address_accounts.account_id is not null
 
 ),
 
 account_emails as (
 
     -- only an email with an address of an account can be to or from an account: the org
-    -- people of the other emails never count
-    select distinct internet_message_id
-    from account_roles
+    -- people of the other emails (the org's internal mail and the newsletters that make up
+    -- most of a mailbox) never count
+    select distinct email_roles.internet_message_id
+    from {{ ref('int_email_roles') }} as email_roles
+    inner join address_forms
+        on email_roles.written_address = address_forms.written_address
+    where address_forms.account_id is not null
 
 ),
 
-org_roles as (
+people as (
 
+    -- the org mailboxes and the addresses of an account on those emails
     select
         email_roles.internet_message_id,
-        email_roles.address,
+        address_forms.address,
         email_roles.is_sender,
         email_roles.is_recipient,
-        address_accounts.org_user_id,
-        cast(null as {{ dbt.type_string() }}) as account_id
-    from email_roles
+        address_forms.org_user_id,
+        address_forms.account_id
+    from {{ ref('int_email_roles') }} as email_roles
     inner join account_emails
         on email_roles.internet_message_id = account_emails.internet_message_id
-    inner join address_accounts
-        on email_roles.address = address_accounts.address
-    where address_accounts.org_user_id is not null
+    inner join address_forms
+        on email_roles.written_address = address_forms.written_address
 
 ),
 
 final as (
 
-    select people.*
-    from (
-        select * from account_roles
-        union all
-        select * from org_roles
-    ) as people
-    -- an email placed in time up to as_of_date (int_emails keeps every landed email)
-    inner join emails
-        on people.internet_message_id = emails.internet_message_id
-    where emails.sent_date <= {{ as_of_date() }}
+    -- one row per email and address: two written forms of one address (`Ann@X.com`,
+    -- `ann@x.com`) are one person
+    select
+        internet_message_id,
+        address,
+        max(case when is_sender then 1 else 0 end) = 1 as is_sender,
+        max(case when is_recipient then 1 else 0 end) = 1 as is_recipient,
+        min(org_user_id) as org_user_id,
+        min(account_id) as account_id
+    from people
+    group by
+        internet_message_id,
+        address
 
 )
 

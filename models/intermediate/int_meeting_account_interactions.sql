@@ -1,14 +1,10 @@
+{#- int_meeting_participants is read by name where it is used: DuckDB would keep an import CTE
+    read twice whole in memory -#}
 with
 
 meetings as (
 
     select * from {{ ref('int_meetings') }}
-
-),
-
-participants as (
-
-    select * from {{ ref('int_meeting_participants') }}
 
 ),
 
@@ -19,7 +15,7 @@ org_sides as (
         max(case when is_organizer and org_user_id is not null then 1 else 0 end) = 1
             as is_organized_by_org,
         count(distinct org_user_id) as org_people
-    from participants
+    from {{ ref('int_meeting_participants') }}
     where org_user_id is not null
     group by meeting_id
 
@@ -32,7 +28,7 @@ account_sides as (
         account_id,
         max(case when is_organizer then 1 else 0 end) = 1 as is_organized_by_account,
         count(distinct address) as account_addresses
-    from participants
+    from {{ ref('int_meeting_participants') }}
     where account_id is not null
     group by
         meeting_id,

@@ -1,10 +1,6 @@
+{#- int_meetings is read by name where it is used: DuckDB would keep an import CTE
+    read twice whole in memory -#}
 with
-
-meetings as (
-
-    select * from {{ ref('int_meetings') }}
-
-),
 
 meeting_copies as (
 
@@ -54,7 +50,7 @@ participants as (
             meeting_id,
             organizer_address as address,
             1 as is_organizer
-        from meetings
+        from {{ ref('int_meetings') }}
         where organizer_address is not null
 
         union all
@@ -64,7 +60,7 @@ participants as (
             invitees.address,
             0 as is_organizer
         from invitees
-        inner join meetings
+        inner join {{ ref('int_meetings') }} as meetings
             on invitees.meeting_id = meetings.meeting_id
     ) as meeting_roles
     group by

@@ -14,7 +14,8 @@ renamed as (
         ---------- ids
         _mailbox_id as mailbox_id,
         id as message_id,
-        nullif(trim("internetMessageId"), '') as internet_message_id,
+        -- as Graph sent it (RFC 5322 `<...>`, no spaces): trimming 75 M ids costs ~10 s a scan
+        nullif("internetMessageId", '') as internet_message_id,
         "conversationId" as conversation_id,
         coalesce("parentFolderId", _folder_id) as folder_id,
 
@@ -33,10 +34,12 @@ renamed as (
         {{ struct_field('"from"', 'emailAddress.name') }} as from_name,
         nullif(lower(trim({{ struct_field('sender', 'emailAddress.address') }})), '')
             as sender_address,
-        -- the To, Cc and Bcc entries as Graph sent them ({emailAddress: {name, address}});
-        -- int_email_roles unnests them and compares their addresses trimmed, lower case
-        {{ concat_lists(['"toRecipients"', '"ccRecipients"', '"bccRecipients"']) }}
-            as recipients,
+        -- the To, Cc and Bcc entries as Graph sent them ({emailAddress: {name, address}}),
+        -- each list as it is: int_email_roles unnests them one by one (concatenating them
+        -- first copies every entry: 75 M messages, 23 s)
+        "toRecipients" as to_recipients,
+        "ccRecipients" as cc_recipients,
+        "bccRecipients" as bcc_recipients,
 
         ---------- load metadata
         _loaded_at as loaded_at
