@@ -21,3 +21,23 @@
     {%- endif -%}
     cast('{{ day }}' as date)
 {%- endmacro -%}
+
+
+{#-
+    window_start_date() -> a SQL date literal: the first day of the engagement window, the
+    var `window_days` days ending on as_of_date() (inclusive). A constant, so an engine can
+    prune a scan with it.
+-#}
+{%- macro window_start_date() -%}
+    {%- set as_of = modules.re.search("'([0-9-]+)'", as_of_date()).group(1) -%}
+    {%- set days = var('window_days') | int -%}
+    {%- if days < 1 -%}
+        {{ exceptions.raise_compiler_error(
+            "var window_days must be a whole number of days >= 1, got '"
+            ~ var('window_days') ~ "'"
+        ) }}
+    {%- endif -%}
+    {%- set first_day = modules.datetime.datetime.strptime(as_of, '%Y-%m-%d')
+        - modules.datetime.timedelta(days=days - 1) -%}
+    cast('{{ first_day.strftime('%Y-%m-%d') }}' as date)
+{%- endmacro -%}

@@ -20,6 +20,15 @@
 {%- macro loaded_since_last_build(loaded_at_column, this_loaded_at_column='loaded_at') -%}
     {%- set watermark = none -%}
     {%- if is_incremental() and execute -%}
+        {%- set existing = adapter.get_columns_in_relation(this) | map(attribute='name')
+            | map('lower') | list -%}
+        {%- if this_loaded_at_column | lower not in existing -%}
+            {{ exceptions.raise_compiler_error(
+                this ~ " was built by an older version of this project (it has no column "
+                ~ this_loaded_at_column ~ "): rebuild it once with "
+                ~ "`dbt build --full-refresh --select " ~ this.identifier ~ "+`"
+            ) }}
+        {%- endif -%}
         {%- set result = run_query(
             "select max(" ~ this_loaded_at_column ~ ") from " ~ this
         ) -%}

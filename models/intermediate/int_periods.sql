@@ -1,5 +1,5 @@
 {%- set window_end = as_of_date() -%}
-{%- set window_start = dbt.dateadd('day', 1 - var('window_days') | int, window_end) -%}
+{%- set window_start = window_start_date() -%}
 
 with
 

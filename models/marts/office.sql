@@ -120,29 +120,6 @@ email_figures as (
 
 ),
 
-email_people as (
-
-    select
-        period_emails.account_id,
-        period_emails.aggregation_level,
-        period_emails.period_start,
-        count(distinct email_participants.org_user_id) as org_contacts,
-        count(
-            distinct case
-                when email_participants.account_id = period_emails.account_id
-                    then email_participants.address
-            end
-        ) as account_contacts
-    from period_emails
-    inner join email_participants
-        on period_emails.internet_message_id = email_participants.internet_message_id
-    group by
-        period_emails.account_id,
-        period_emails.aggregation_level,
-        period_emails.period_start
-
-),
-
 ---------- meetings per account and period
 
 period_meetings as (
@@ -181,28 +158,90 @@ meeting_figures as (
 
 ),
 
-meeting_people as (
+---------- the people involved: the org mailboxes' users and the account's own addresses,
+---------- each counted once per account and period
+
+window_bounds as (
 
     select
-        period_meetings.account_id,
-        period_meetings.aggregation_level,
-        period_meetings.period_start,
-        count(distinct meeting_participants.org_user_id) as org_contacts,
-        count(
-            distinct case
-                when meeting_participants.account_id = period_meetings.account_id
-                    then meeting_participants.address
-            end
-        ) as account_contacts
-    from period_meetings
-    inner join meeting_participants
-        on period_meetings.meeting_id = meeting_participants.meeting_id
-    group by
-        period_meetings.account_id,
-        period_meetings.aggregation_level,
-        period_meetings.period_start
+        {{ window_start_date() }} as window_start,
+        {{ as_of_date() }} as window_end
 
 ),
+{%- for kind, key, day in [
+    ('email', 'internet_message_id', 'sent_date'),
+    ('meeting', 'meeting_id', 'start_date'),
+] %}
+
+{{ kind }}_people_days as (
+
+    -- once per account, day and person first: counting distinct people per period straight
+    -- from every {{ kind }} of every period is what made this model slow
+    select distinct
+        {{ kind }}_interactions.account_id,
+        {{ kind }}_interactions.{{ day }} as activity_date,
+        case
+            when {{ kind }}_participants.org_user_id is not null then 'org'
+            else 'account'
+        end as side,
+        coalesce({{ kind }}_participants.org_user_id, {{ kind }}_participants.address) as person
+    from {{ kind }}_interactions
+    inner join {{ kind }}_participants
+        on {{ kind }}_interactions.{{ key }} = {{ kind }}_participants.{{ key }}
+    where
+        -- the window's bounds as constants (window_bounds), which the engine prunes with
+        {{ kind }}_interactions.{{ day }}
+        between {{ window_start_date() }} and {{ as_of_date() }}
+        and (
+            {{ kind }}_participants.org_user_id is not null
+            or {{ kind }}_participants.account_id = {{ kind }}_interactions.account_id
+        )
+
+),
+
+{{ kind }}_people as (
+
+    select
+        account_id,
+        aggregation_level,
+        period_start,
+        sum(case when side = 'org' then 1 else 0 end) as org_contacts,
+        sum(case when side = 'account' then 1 else 0 end) as account_contacts
+    from (
+        -- each person once per period; a period starts where int_periods starts it: on the
+        -- first day of its month or ISO week, or on the window's first day
+        {%- for level in ['Year', 'Month', 'Week'] %}
+        select distinct
+            people_days.account_id,
+            '{{ level }}' as aggregation_level,
+            {%- if level == 'Year' %}
+            window_bounds.window_start as period_start,
+            {%- elif level == 'Month' %}
+            greatest(
+                cast({{ dbt.date_trunc('month', 'people_days.activity_date') }} as date),
+                window_bounds.window_start
+            ) as period_start,
+            {%- else %}
+            greatest(
+                {{ iso_week_start('people_days.activity_date') }}, window_bounds.window_start
+            ) as period_start,
+            {%- endif %}
+            people_days.side,
+            people_days.person
+        from {{ kind }}_people_days as people_days
+        cross join window_bounds
+        {%- if not loop.last %}
+        union all
+        {%- endif %}
+        {%- endfor %}
+    ) as people_periods
+    group by
+        account_id,
+        aggregation_level,
+        period_start
+
+),
+{%- endfor %}
 
 ---------- replies of the account, placed by the reply's day
 
