@@ -12,8 +12,11 @@
    tests are left out of the timed builds, as dbt recommends for production runs (they test
    the SQL, not the data, and take the same ~20 s at any scale); they run in `make test`.
 4. Lands one more day of mail and meetings, then times `dbt build` again as of that day: the
-   incremental models (int_emails, int_email_roles) recompute only the emails with a new
-   copy, the rest is rebuilt.
+   incremental models (int_emails, int_email_roles, int_email_addresses) recompute only the
+   emails with a new copy, the rest is rebuilt.
+
+The timed builds run with DuckDB's memory_limit at DUCKDB_MEMORY_LIMIT (default 5GB, see
+DEFAULT_MEMORY_LIMIT; DuckDB's own default is 80 % of the machine's memory).
 
 Prints rows, seconds, the dbt process's peak memory (max RSS of the children), the ratio of
 the full build to the limit, and the slowest nodes of each build (target/run_results.json).
