@@ -41,3 +41,25 @@
         - modules.datetime.timedelta(days=days - 1) -%}
     cast('{{ first_day.strftime('%Y-%m-%d') }}' as date)
 {%- endmacro -%}
+
+
+{#-
+    period_start(aggregation_level, date_expr) -> a SQL date: the first day of the period of
+    that level (Year, Month, Week) that holds the day, as int_periods cuts the periods to the
+    window: the month's first day, the ISO week's Monday, or the window's first day when the
+    period began before it. The day must lie in the window.
+-#}
+{%- macro period_start(aggregation_level, date_expr) -%}
+    {%- if aggregation_level == 'Year' -%}
+    {{ window_start_date() }}
+    {%- elif aggregation_level == 'Month' -%}
+    greatest(cast({{ dbt.date_trunc('month', date_expr) }} as date), {{ window_start_date() }})
+    {%- elif aggregation_level == 'Week' -%}
+    greatest({{ iso_week_start(date_expr) }}, {{ window_start_date() }})
+    {%- else -%}
+    {{ exceptions.raise_compiler_error(
+        "period_start: aggregation_level must be Year, Month or Week, got '"
+        ~ aggregation_level ~ "'"
+    ) }}
+    {%- endif -%}
+{%- endmacro -%}

@@ -20,15 +20,7 @@
 {%- macro loaded_since_last_build(loaded_at_column, this_loaded_at_column='loaded_at') -%}
     {%- set watermark = none -%}
     {%- if is_incremental() and execute -%}
-        {%- set existing = adapter.get_columns_in_relation(this) | map(attribute='name')
-            | map('lower') | list -%}
-        {%- if this_loaded_at_column | lower not in existing -%}
-            {{ exceptions.raise_compiler_error(
-                this ~ " was built by an older version of this project (it has no column "
-                ~ this_loaded_at_column ~ "): rebuild it once with "
-                ~ "`dbt build --full-refresh --select " ~ this.identifier ~ "+`"
-            ) }}
-        {%- endif -%}
+        {%- do require_column_of_this(this_loaded_at_column) -%}
         {%- set result = run_query(
             "select max(" ~ this_loaded_at_column ~ ") from " ~ this
         ) -%}
@@ -82,13 +74,109 @@
 
     Before an incremental build of an email model: deletes the rows of the changed emails, so
     that the increment replaces them whole (an email whose copies are all gone, or an address
-    no longer on it, then leaves no row behind).
+    no longer on it, then leaves no row behind). A model that keeps only the emails of
+    accounts (`keeps_account_emails_only`) is emptied instead when the address rules changed
+    (address_rules_changed()): it is then rebuilt whole.
 -#}
-{%- macro delete_changed_emails() -%}
-    {%- if is_incremental() -%}
+{%- macro delete_changed_emails(keeps_account_emails_only=false) -%}
+    {%- if keeps_account_emails_only and address_rules_changed() -%}
+    delete from {{ this }}
+    {%- elif is_incremental() -%}
     delete from {{ this }}
     where internet_message_id in ({{ changed_email_ids() }})
     {%- else -%}
     select 1 as nothing_to_delete
     {%- endif -%}
+{%- endmacro -%}
+
+
+{#-
+    require_column_of_this(column)
+
+    Stops the build with a sentence naming the fix when this incremental model's table lacks
+    `column`: a table built by an older version of this project.
+-#}
+{%- macro require_column_of_this(column) -%}
+    {%- set existing = adapter.get_columns_in_relation(this) | map(attribute='name')
+        | map('lower') | list -%}
+    {%- if column | lower not in existing -%}
+        {{ exceptions.raise_compiler_error(
+            this ~ " was built by an older version of this project (it has no column "
+            ~ column ~ "): rebuild it once with "
+            ~ "`dbt build --full-refresh --select " ~ this.identifier ~ "+`"
+        ) }}
+    {%- endif -%}
+{%- endmacro -%}
+
+
+{#-
+    address_rules_fingerprint() -> a string (an md5), '' before execution
+
+    What decides which account or org user an address belongs to, apart from the addresses
+    themselves (int_address_accounts): the org mailboxes' addresses, the CRM contacts' emails,
+    the accounts with their registered domains and whether each can match, and
+    `domain_matching`. Tens of thousands of rows, read at compile time. A model that keeps
+    only the emails of accounts stores it, and rebuilds whole when it changes (a new CRM
+    snapshot or a new org mailbox can bring old emails in or take them out). A call must
+    sit in a model that depends on the three models it reads.
+-#}
+{%- macro address_rules_fingerprint() -%}
+    {%- if not execute -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set rule = dbt.concat(["kind", "'|'", "rule_key", "'|'", "rule_value"]) -%}
+    {%- set sql -%}
+        select {{ dbt.hash(dbt.listagg(rule, "'
+'", "order by " ~ rule)) }} as fingerprint
+        from (
+            select
+                'org' as kind,
+                org_address as rule_key,
+                cast(user_id as {{ dbt.type_string() }}) as rule_value
+            from {{ ref('int_org_addresses') }}
+
+            union all
+
+            select
+                'contact' as kind,
+                email_address as rule_key,
+                cast(account_id as {{ dbt.type_string() }}) as rule_value
+            from {{ ref('stg_crm__contacts') }}
+            where email_address is not null and account_id is not null
+
+            union all
+
+            select
+                'account' as kind,
+                cast(account_id as {{ dbt.type_string() }}) as rule_key,
+                {{ dbt.concat([
+                    "coalesce(registered_domain, '')", "'|'",
+                    "case when is_matchable_domain then 'matchable' else 'not' end",
+                ]) }} as rule_value
+            from {{ ref('int_account_domains') }}
+
+            union all
+
+            select
+                'var' as kind,
+                'domain_matching' as rule_key,
+                '{{ var("domain_matching") }}' as rule_value
+        ) as rules
+    {%- endset -%}
+    {{ return(run_query(sql).columns[0].values()[0] or '') }}
+{%- endmacro -%}
+
+
+{#-
+    address_rules_changed() -> true when this incremental model was built under other address
+    rules than those of now (address_rules_fingerprint(), stored in its `address_rules`
+    column); false in a full build or before execution
+-#}
+{%- macro address_rules_changed() -%}
+    {%- if not (execute and is_incremental()) -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- do require_column_of_this('address_rules') -%}
+    {%- set stored = run_query("select max(address_rules) from " ~ this).columns[0].values()[0] -%}
+    {{ return(stored is not none and stored != address_rules_fingerprint()) }}
 {%- endmacro -%}

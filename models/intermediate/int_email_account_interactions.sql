@@ -10,26 +10,38 @@ emails as (
 
 org_sides as (
 
+    -- each org person once (a user's mail and UPN on one email are one person), then per email
+    -- (two plain aggregations: a count(distinct) over every participant was the slow part)
     select
         internet_message_id,
-        max(case when is_sender and org_user_id is not null then 1 else 0 end) = 1
-            as is_sent_by_org,
-        max(case when is_recipient and org_user_id is not null then 1 else 0 end) = 1
-            as has_org_recipient,
-        count(distinct org_user_id) as org_people
-    from {{ ref('int_email_participants') }}
+        max(is_sender) = 1 as is_sent_by_org,
+        max(is_recipient) = 1 as has_org_recipient,
+        count(*) as org_people
+    from (
+        select
+            internet_message_id,
+            org_user_id,
+            max(case when is_sender then 1 else 0 end) as is_sender,
+            max(case when is_recipient then 1 else 0 end) as is_recipient
+        from {{ ref('int_email_participants') }}
+        where org_user_id is not null
+        group by
+            internet_message_id,
+            org_user_id
+    ) as org_people
     group by internet_message_id
 
 ),
 
 account_sides as (
 
+    -- int_email_participants has one row per email and address: count(*) counts addresses
     select
         internet_message_id,
         account_id,
         max(case when is_sender then 1 else 0 end) = 1 as is_sent_by_account,
         max(case when is_recipient then 1 else 0 end) = 1 as has_account_recipient,
-        count(distinct address) as account_addresses
+        count(*) as account_addresses
     from {{ ref('int_email_participants') }}
     where account_id is not null
     group by
@@ -43,7 +55,8 @@ directed as (
     select
         account_sides.internet_message_id,
         account_sides.account_id,
-        -- to the account: sent by an org address, with a to/cc/bcc recipient of the account
+        -- to the account: sent by an org address, with a to/cc/bcc recipient of the account (an
+        -- email without an org person has no org side: neither to nor from the account)
         org_sides.is_sent_by_org and account_sides.has_account_recipient as is_to_account,
         -- from the account: sent by an address of the account, with an org recipient
         account_sides.is_sent_by_account and org_sides.has_org_recipient as is_from_account,

@@ -1,31 +1,61 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='append',
+        incremental_strategy='delete+insert',
+        unique_key='written_address',
         on_schema_change='fail',
         pre_hook=["{{ empty_when_upstream_is_empty(ref('stg_graph__messages')) }}"],
     )
 }}
 
+{#- int_email_copies (a hundred million entries in its recipient lists) is read by name once
+    per list: DuckDB would keep a CTE read four times whole in memory -#}
 with
 
-email_roles as (
+entries as (
 
-    select * from {{ ref('int_email_roles') }}
+    -- every address of every copy as written: the author (already trimmed and lower case in
+    -- staging) and each to/cc/bcc entry, each list unnested on its own; an incremental build
+    -- reads only the copies landed since the last one
+    select
+        written_address,
+        loaded_at
+    from (
+        select
+            from_address as written_address,
+            loaded_at
+        from {{ ref('int_email_copies') }}
+        where {{ loaded_since_last_build('loaded_at') }}
+        {%- for recipient_list in ['to_recipients', 'cc_recipients', 'bcc_recipients'] %}
+
+        union all
+
+        select
+            {{ struct_field('recipient', 'emailAddress.address') }} as written_address,
+            loaded_at
+        from (
+            select
+                {{ explode_list(recipient_list) }} as recipient,
+                loaded_at
+            from {{ ref('int_email_copies') }}
+            where {{ loaded_since_last_build('loaded_at') }}
+        ) as listed
+        {%- endfor %}
+    ) as all_entries
+    where written_address is not null
 
 ),
 
 written_forms as (
 
-    -- the few distinct forms (tens of thousands, next to a hundred million roles); an
-    -- incremental build reads only the roles rebuilt since the last one (int_email_roles is
-    -- built first) and adds the forms not here yet. A form whose emails are all gone stays:
-    -- it only maps a form to its address, and counts nothing.
+    -- the few distinct forms (tens of thousands, next to a hundred million entries), each with
+    -- its latest copy: an incremental build replaces the forms it saw (so the watermark
+    -- moves on) and adds the new ones; a form whose emails are all gone stays (it only maps
+    -- a form to its address, and counts nothing)
     select
         written_address,
         max(loaded_at) as loaded_at
-    from email_roles
-    where {{ loaded_since_last_build('email_roles.loaded_at') }}
+    from entries
     group by written_address
 
 ),
@@ -37,11 +67,6 @@ final as (
         nullif(lower(trim(written_forms.written_address)), '') as address,
         written_forms.loaded_at
     from written_forms
-    {% if is_incremental() %}
-    left join {{ this }} as known_forms
-        on written_forms.written_address = known_forms.written_address
-    where known_forms.written_address is null
-    {% endif %}
 
 )
 

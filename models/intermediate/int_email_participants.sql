@@ -1,5 +1,3 @@
-{#- int_email_roles (a hundred million rows) is read by name in both CTEs that need it: DuckDB
-    would keep a CTE read twice whole in memory -#}
 with
 
 email_addresses as (
@@ -11,6 +9,12 @@ email_addresses as (
 address_accounts as (
 
     select * from {{ ref('int_address_accounts') }}
+
+),
+
+email_roles as (
+
+    select * from {{ ref('int_email_roles') }}
 
 ),
 
@@ -32,22 +36,10 @@ address_forms as (
 
 ),
 
-account_emails as (
-
-    -- only an email with an address of an account can be to or from an account: the org
-    -- people of the other emails (the org's internal mail and the newsletters that make up
-    -- most of a mailbox) never count
-    select distinct email_roles.internet_message_id
-    from {{ ref('int_email_roles') }} as email_roles
-    inner join address_forms
-        on email_roles.written_address = address_forms.written_address
-    where address_forms.account_id is not null
-
-),
-
 people as (
 
-    -- the org mailboxes and the addresses of an account on those emails
+    -- the org mailboxes and the addresses of an account on the emails (int_email_roles holds
+    -- only emails with an address of an account: no other email can be to or from one)
     select
         email_roles.internet_message_id,
         address_forms.address,
@@ -55,9 +47,7 @@ people as (
         email_roles.is_recipient,
         address_forms.org_user_id,
         address_forms.account_id
-    from {{ ref('int_email_roles') }} as email_roles
-    inner join account_emails
-        on email_roles.internet_message_id = account_emails.internet_message_id
+    from email_roles
     inner join address_forms
         on email_roles.written_address = address_forms.written_address
 

@@ -6,20 +6,21 @@
         on_schema_change='fail',
         pre_hook=[
             "{{ empty_when_upstream_is_empty(ref('stg_graph__messages')) }}",
-            "{{ delete_changed_emails() }}",
+            "{{ delete_changed_emails(keeps_account_emails_only=true) }}",
         ],
     )
 }}
 
+{#- only the emails landed since the last build, unless the address rules changed since -#}
+{%- set increment_only = is_incremental() and not address_rules_changed() -%}
+
+-- depends_on (address_rules_fingerprint): {{ ref('int_org_addresses') }}
+-- depends_on (address_rules_fingerprint): {{ ref('stg_crm__contacts') }}
+-- depends_on (address_rules_fingerprint): {{ ref('int_account_domains') }}
+
 with
 
-emails as (
-
-    select * from {{ ref('int_emails') }}
-
-),
-
-{% if is_incremental() %}
+{% if increment_only %}
 changed_emails as (
 
     -- only the emails with a copy landed, changed or removed since the last build, rebuilt
@@ -28,43 +29,40 @@ changed_emails as (
 
 ),
 
-copies as (
+account_emails as (
 
-    -- their copies, read once: few, so DuckDB keeping them in memory for the three lists below
-    -- is cheap (a full build reads the copies by name instead, once per list)
-    select email_copies.*
-    from {{ ref('int_email_copies') }} as email_copies
+    -- those of them that are emails of an account (int_emails is built first)
+    select emails.*
+    from {{ ref('int_emails') }} as emails
     inner join changed_emails
-        on email_copies.internet_message_id = changed_emails.internet_message_id
+        on emails.internet_message_id = changed_emails.internet_message_id
 
 ),
 
 {% endif %}
+{#- a full build reads int_emails by name where it is used: DuckDB would keep a CTE of its
+    millions of rows read four times whole in memory #}
+{%- set account_emails = 'account_emails' if increment_only else ref('int_emails') %}
 senders as (
 
-    -- the email's author, as int_emails picks it (built first, from the same copies; already
-    -- trimmed and lower case)
+    -- the email's author, as int_emails picks it (already trimmed and lower case)
     select
-        emails.internet_message_id,
-        emails.from_address as written_address,
+        internet_message_id,
+        from_address as written_address,
         1 as is_sender,
         0 as is_recipient,
-        emails.loaded_at
-    from emails
-    {% if is_incremental() %}
-    inner join changed_emails
-        on emails.internet_message_id = changed_emails.internet_message_id
-    {% endif %}
-    where emails.from_address is not null
+        loaded_at
+    from {{ account_emails }}
+    where from_address is not null
 
 ),
 
 recipients as (
 
-    -- the to/cc/bcc entries of every copy (only the sender's copy shows bcc), each list
-    -- unnested on its own, the address as written: int_email_addresses reads each written
-    -- form once, trimmed and lower case (here it would be done for every entry: 137 M
-    -- entries, 64 s instead of 26 s); an entry without an address is nobody
+    -- the to/cc/bcc entries of every copy of the emails of an account (only the sender's copy
+    -- shows bcc), each list unnested on its own, the address as written: int_email_addresses
+    -- reads each written form once, trimmed and lower case (here it would be done for every
+    -- entry); an entry without an address is nobody
     select
         internet_message_id,
         written_address,
@@ -77,14 +75,14 @@ recipients as (
             {{ struct_field('recipient', 'emailAddress.address') }} as written_address,
             loaded_at
         from (
-            {#- a full build reads int_email_copies by name once per list, not through a
-                CTE: DuckDB would keep a CTE read three times whole in memory #}
             {%- for recipient_list in ['to_recipients', 'cc_recipients', 'bcc_recipients'] %}
             select
-                internet_message_id,
-                {{ explode_list(recipient_list) }} as recipient,
-                loaded_at
-            from {{ 'copies' if is_incremental() else ref('int_email_copies') }}
+                email_copies.internet_message_id,
+                {{ explode_list('email_copies.' ~ recipient_list) }} as recipient,
+                email_copies.loaded_at
+            from {{ ref('int_email_copies') }} as email_copies
+            inner join {{ account_emails }} as account_emails
+                on email_copies.internet_message_id = account_emails.internet_message_id
             {%- if not loop.last %}
             union all
             {%- endif %}
@@ -103,7 +101,8 @@ roles as (
         written_address,
         max(is_sender) = 1 as is_sender,
         max(is_recipient) = 1 as is_recipient,
-        max(loaded_at) as loaded_at
+        max(loaded_at) as loaded_at,
+        '{{ address_rules_fingerprint() }}' as address_rules
     from (
         select * from senders
         union all

@@ -85,38 +85,42 @@ account_periods as (
 
 ),
 
----------- emails per account and period
+---------- emails per account and period: per day first, then each day in its periods
 
-period_emails as (
+email_days as (
 
     select
-        email_interactions.account_id,
-        periods.aggregation_level,
-        periods.period_start,
-        email_interactions.internet_message_id,
-        email_interactions.is_to_account,
-        email_interactions.is_from_account,
-        email_interactions.sent_date
+        account_id,
+        sent_date,
+        sum(case when is_to_account then 1 else 0 end) as emails_to_account,
+        sum(case when is_from_account then 1 else 0 end) as emails_from_account
     from email_interactions
-    inner join periods
-        on email_interactions.sent_date between periods.period_start and periods.period_end
+    where sent_date between {{ window_start_date() }} and {{ as_of_date() }}
+    group by
+        account_id,
+        sent_date
 
 ),
 
 email_figures as (
+    {%- for level in ['Year', 'Month', 'Week'] %}
 
     select
         account_id,
-        aggregation_level,
-        period_start,
-        sum(case when is_to_account then 1 else 0 end) as emails_to_account,
-        sum(case when is_from_account then 1 else 0 end) as emails_from_account,
+        '{{ level }}' as aggregation_level,
+        {{ period_start(level, 'sent_date') }} as period_start,
+        sum(emails_to_account) as emails_to_account,
+        sum(emails_from_account) as emails_from_account,
         max(sent_date) as last_email_date_in_period
-    from period_emails
+    from email_days
     group by
         account_id,
-        aggregation_level,
-        period_start
+        {{ period_start(level, 'sent_date') }}
+    {%- if not loop.last %}
+
+    union all
+    {%- endif %}
+    {%- endfor %}
 
 ),
 
@@ -161,13 +165,6 @@ meeting_figures as (
 ---------- the people involved: the org mailboxes' users and the account's own addresses,
 ---------- each counted once per account and period
 
-window_bounds as (
-
-    select
-        {{ window_start_date() }} as window_start,
-        {{ as_of_date() }} as window_end
-
-),
 {%- for kind, key, day in [
     ('email', 'internet_message_id', 'sent_date'),
     ('meeting', 'meeting_id', 'start_date'),
@@ -189,7 +186,7 @@ window_bounds as (
     inner join {{ kind }}_participants
         on {{ kind }}_interactions.{{ key }} = {{ kind }}_participants.{{ key }}
     where
-        -- the window's bounds as constants (window_bounds), which the engine prunes with
+        -- the window's bounds as constants, which the engine prunes with
         {{ kind }}_interactions.{{ day }}
         between {{ window_start_date() }} and {{ as_of_date() }}
         and (
@@ -212,24 +209,12 @@ window_bounds as (
         -- first day of its month or ISO week, or on the window's first day
         {%- for level in ['Year', 'Month', 'Week'] %}
         select distinct
-            people_days.account_id,
+            account_id,
             '{{ level }}' as aggregation_level,
-            {%- if level == 'Year' %}
-            window_bounds.window_start as period_start,
-            {%- elif level == 'Month' %}
-            greatest(
-                cast({{ dbt.date_trunc('month', 'people_days.activity_date') }} as date),
-                window_bounds.window_start
-            ) as period_start,
-            {%- else %}
-            greatest(
-                {{ iso_week_start('people_days.activity_date') }}, window_bounds.window_start
-            ) as period_start,
-            {%- endif %}
-            people_days.side,
-            people_days.person
-        from {{ kind }}_people_days as people_days
-        cross join window_bounds
+            {{ period_start(level, 'activity_date') }} as period_start,
+            side,
+            person
+        from {{ kind }}_people_days
         {%- if not loop.last %}
         union all
         {%- endif %}

@@ -5,8 +5,9 @@ tables by the transformation benchmark's generator) is built once. Then, as the 
 land them, come: copies Graph reported removed, copies re-landed with changed recipients,
 new copies of old emails (with a bcc of an account contact), brand new emails, replies
 from account contacts and one more day. An incremental `dbt build` must leave every email
-model and `office` identical to a `--full-refresh` build of the same raw data; after
-`remove graph` (raw emptied) the next build must empty them.
+model and `office` identical to a `--full-refresh` build of the same raw data. So must the
+build after a new CRM contact (the address rules change: old emails become emails of an
+account). After `remove graph` (raw emptied) the next build must empty them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 import duckdb
 
 from loaders.bench_transform import land_days, land_reference
-from loaders.schema import GRAPH_SCHEMA, LOADER_SCHEMA, RAW_DDL
+from loaders.schema import CRM_SCHEMA, GRAPH_SCHEMA, LOADER_SCHEMA, RAW_DDL
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_OF = date(2026, 6, 30)
@@ -129,6 +130,25 @@ def test_incremental_build_equals_full_refresh_and_empties_after_removal(tmp_pat
     # the changes changed something, so the equality above is not the trivial one
     assert _differences(before, full, "int_email_roles")[1] > 0
     assert _differences(before, full, "office")[1] > 0
+
+    # a new CRM contact, an address on old mail of no account until now: the address rules
+    # change, so the email models rebuild whole and bring its old emails in
+    with duckdb.connect(str(incremental)) as con:
+        con.execute(f"""insert into {CRM_SCHEMA}.contacts by name
+            select 'C-new' as contact_id, 'A1' as account_id, min("from".emailAddress.address)
+                as email, 'later.csv' as _source_file, {LATER} as _loaded_at
+            from {GRAPH_SCHEMA}.messages
+            where "from".emailAddress.address like 'someone%' and not _removed""")
+    emails_before = _differences(incremental, full, "int_emails")[0]
+    _dbt(tmp_path, incremental, AS_OF + timedelta(days=1))
+    shutil.copy(incremental, full)
+    _dbt(tmp_path, full, AS_OF + timedelta(days=1), "--full-refresh")
+    for table in COMPARED:
+        rows, only_incremental, only_full = _differences(incremental, full, table)
+        assert (only_incremental, only_full) == (0, 0), (
+            f"{table} after a CRM change: {only_incremental} rows only in the incremental "
+            f"build, {only_full} only in the full refresh")
+    assert _differences(incremental, full, "int_emails")[0] > emails_before
 
     # `remove graph` empties the raw Graph tables; the next (incremental) build empties
     # the email models and `office` instead of keeping what they held
