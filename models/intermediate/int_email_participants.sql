@@ -1,3 +1,24 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['internet_message_id', 'address'],
+        on_schema_change='fail',
+        pre_hook=[
+            "{{ empty_when_upstream_is_empty(ref('stg_graph__messages')) }}",
+            "{{ delete_changed_emails(keeps_account_emails_only=true) }}",
+        ],
+    )
+}}
+
+{#- only the emails landed since the last build, unless the address rules changed since: the
+    account or org user of an address already seen changes only with them -#}
+{%- set increment_only = is_incremental() and not address_rules_changed() %}
+
+-- depends_on (address_rules_fingerprint): {{ ref('int_org_addresses') }}
+-- depends_on (address_rules_fingerprint): {{ ref('stg_crm__contacts') }}
+-- depends_on (address_rules_fingerprint): {{ ref('int_account_domains') }}
+
 with
 
 email_addresses as (
@@ -15,6 +36,10 @@ address_accounts as (
 email_roles as (
 
     select * from {{ ref('int_email_roles') }}
+    {%- if increment_only %}
+    -- the roles of the changed emails (rebuilt first): the pre-hook deleted their rows here
+    where internet_message_id in ({{ changed_email_ids() }})
+    {%- endif %}
 
 ),
 
@@ -45,6 +70,7 @@ people as (
         address_forms.address,
         email_roles.is_sender,
         email_roles.is_recipient,
+        email_roles.loaded_at,
         address_forms.org_user_id,
         address_forms.account_id
     from email_roles
@@ -63,7 +89,9 @@ final as (
         max(case when is_sender then 1 else 0 end) = 1 as is_sender,
         max(case when is_recipient then 1 else 0 end) = 1 as is_recipient,
         min(org_user_id) as org_user_id,
-        min(account_id) as account_id
+        min(account_id) as account_id,
+        max(loaded_at) as loaded_at,
+        '{{ address_rules_fingerprint() }}' as address_rules
     from people
     group by
         internet_message_id,
