@@ -136,22 +136,78 @@
 
 
 {#-
-    to_utc(datetime_string, time_zone) -> timestamp (without time zone), in UTC
+    time_zone_names() -> a select of (zone_key, iana_name)
 
-    Converts a local wall time (`2024-03-10T09:00:00.0000000`, Graph's dateTimeTimeZone.dateTime)
-    in a named time zone to UTC. `time_zone` may be a Windows name as Outlook writes it
-    ("Pacific Standard Time", mapped through the seed `windows_time_zones`) or an IANA name
-    ("Europe/Berlin"). `UTC`, `Etc/UTC`, `GMT`, `tzone://Microsoft/Utc` and a null zone mean
-    UTC. A datetime string carrying its own `Z`/offset is an instant and keeps it. An unknown
-    zone name gives null (never a failed build): the staging tests report it.
-    The DuckDB variant reads ref('windows_time_zones'): a model calling it depends on that seed
-    (and a unit test of such a model must give it as an input).
+    Every time-zone name a datetime may carry, lower case (`zone_key`), with the IANA name the
+    warehouse converts with: the Windows names Outlook writes ("pacific standard time",
+    mapped through the seed `windows_time_zones`) and the IANA names the warehouse knows. One
+    row per key (a Windows name wins over an IANA name spelled the same). A model joins it
+    on `lower(trim(zone))` and hands the IANA name to to_utc(): a join, not a lookup per row.
+    It reads ref('windows_time_zones'): a unit test of a model using it gives that seed.
 -#}
-{%- macro to_utc(datetime_string, time_zone) -%}
-    {{ return(adapter.dispatch('to_utc', 'account_engagement')(datetime_string, time_zone)) }}
+{%- macro time_zone_names() -%}
+    {{ return(adapter.dispatch('time_zone_names', 'account_engagement')()) }}
 {%- endmacro -%}
 
-{%- macro default__to_utc(datetime_string, time_zone) -%}
+{%- macro default__time_zone_names() -%}
+    {#- no list of the warehouse's own zone names: the Windows names, and each IANA name the
+        seed maps to -#}
+    select
+        lower(windows_name) as zone_key,
+        min(iana_name) as iana_name
+    from {{ ref('windows_time_zones') }}
+    group by lower(windows_name)
+
+    union all
+
+    select
+        lower(iana_name) as zone_key,
+        min(iana_name) as iana_name
+    from {{ ref('windows_time_zones') }}
+    where lower(iana_name) not in (select lower(windows_name) from {{ ref('windows_time_zones') }})
+    group by lower(iana_name)
+{%- endmacro -%}
+
+{%- macro duckdb__time_zone_names() -%}
+    {#- DuckDB (ICU) knows its zones: pg_timezone_names() -#}
+    select
+        lower(windows_zone.windows_name) as zone_key,
+        min(known_zone.name) as iana_name
+    from {{ ref('windows_time_zones') }} as windows_zone
+    inner join pg_timezone_names() as known_zone
+        on lower(windows_zone.iana_name) = lower(known_zone.name)
+    group by lower(windows_zone.windows_name)
+
+    union all
+
+    select
+        lower(known_zone.name) as zone_key,
+        min(known_zone.name) as iana_name
+    from pg_timezone_names() as known_zone
+    where lower(known_zone.name) not in (
+        select lower(windows_name) from {{ ref('windows_time_zones') }}
+    )
+    group by lower(known_zone.name)
+{%- endmacro -%}
+
+
+{#-
+    to_utc(datetime_string, time_zone, iana_zone) -> timestamp (without time zone), in UTC
+
+    Converts a local wall time (`2024-03-10T09:00:00.0000000`, Graph's dateTimeTimeZone.dateTime)
+    in a named time zone to UTC. `time_zone` is the name as Graph sent it; `iana_zone` the IANA
+    name it stands for, joined from time_zone_names() (null for an unknown name). `UTC`,
+    `Etc/UTC`, `GMT`, `tzone://Microsoft/Utc` and a null zone mean UTC. A datetime string
+    carrying its own `Z`/offset is an instant and keeps it. An unknown zone name gives null
+    (never a failed build): the staging tests report it.
+-#}
+{%- macro to_utc(datetime_string, time_zone, iana_zone) -%}
+    {{ return(adapter.dispatch('to_utc', 'account_engagement')(
+        datetime_string, time_zone, iana_zone
+    )) }}
+{%- endmacro -%}
+
+{%- macro default__to_utc(datetime_string, time_zone, iana_zone) -%}
     {{ exceptions.raise_compiler_error(
         "to_utc has no variant for the '" ~ adapter.type() ~ "' adapter: add "
         ~ adapter.type() ~ "__to_utc to macros/graph_helpers.sql "
@@ -160,7 +216,7 @@
     ) }}
 {%- endmacro -%}
 
-{%- macro duckdb__to_utc(datetime_string, time_zone) -%}
+{%- macro duckdb__to_utc(datetime_string, time_zone, iana_zone) -%}
     {%- set zone = "trim(" ~ time_zone ~ ")" -%}
     case
         when
@@ -173,22 +229,10 @@
                 '[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]*)?)? ?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$'
             )
             then {{ parse_graph_datetime(datetime_string) }}
-        else (
-            {#- the zone, as a name DuckDB (ICU) knows, or no row: unknown zones give null -#}
-            select
-                timezone(
-                    'UTC',
-                    timezone(known_zone.name, try_cast(trim({{ datetime_string }}) as timestamp))
-                )
-            from pg_timezone_names() as known_zone
-            where lower(known_zone.name) = lower(coalesce(
-                (
-                    select windows_zone.iana_name
-                    from {{ ref('windows_time_zones') }} as windows_zone
-                    where lower(windows_zone.windows_name) = lower({{ zone }})
-                ),
-                {{ zone }}
-            ))
+        {#- an unknown zone (no IANA name): null -#}
+        else timezone(
+            'UTC',
+            timezone({{ iana_zone }}, try_cast(trim({{ datetime_string }}) as timestamp))
         )
     end
 {%- endmacro -%}

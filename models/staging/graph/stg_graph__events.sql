@@ -7,6 +7,12 @@ source as (
 
 ),
 
+time_zones as (
+
+    {{ time_zone_names() }}
+
+),
+
 renamed as (
 
     select
@@ -24,10 +30,14 @@ renamed as (
 
         ---------- timestamps (UTC)
         {{ to_utc(
-            struct_field('"start"', 'dateTime'), struct_field('"start"', 'timeZone')
+            struct_field('source."start"', 'dateTime'),
+            struct_field('source."start"', 'timeZone'),
+            'start_zone.iana_name'
         ) }} as start_at_utc,
         {{ to_utc(
-            struct_field('"end"', 'dateTime'), struct_field('"end"', 'timeZone')
+            struct_field('source."end"', 'dateTime'),
+            struct_field('source."end"', 'timeZone'),
+            'end_zone.iana_name'
         ) }} as end_at_utc,
         {{ struct_field('"start"', 'timeZone') }} as start_time_zone,
         {{ parse_graph_datetime('"lastModifiedDateTime"') }} as last_modified_at,
@@ -41,6 +51,11 @@ renamed as (
         _loaded_at as loaded_at
 
     from source
+    -- the IANA name of each zone (Windows names mapped): a join, not a lookup per row
+    left join time_zones as start_zone
+        on lower(trim({{ struct_field('source."start"', 'timeZone') }})) = start_zone.zone_key
+    left join time_zones as end_zone
+        on lower(trim({{ struct_field('source."end"', 'timeZone') }})) = end_zone.zone_key
 
 )
 
