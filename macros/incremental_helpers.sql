@@ -70,6 +70,37 @@
 
 
 {#-
+    changed_email_copies() -> a select of int_email_copies rows
+
+    Every copy of the emails changed_email_ids() returns, not only the new ones: the copies
+    sharing the `internetMessageId` of a copy landed since this model's last build, matched
+    on the column as landed (a plain column, so the engine filters the scan of the raw
+    messages with it instead of computing every copy first), plus the new copies without an
+    `internetMessageId` (each stands for itself).
+-#}
+{%- macro changed_email_copies() -%}
+    select email_copies.*
+    from {{ ref('int_email_copies') }} as email_copies
+    inner join (
+        select distinct internet_message_id_as_sent
+        from {{ ref('stg_graph__messages') }}
+        where
+            {{ loaded_since_last_build('loaded_at') }}
+            and internet_message_id is not null
+    ) as landed
+        on email_copies.internet_message_id_as_sent = landed.internet_message_id_as_sent
+
+    union all
+
+    select email_copies.*
+    from {{ ref('int_email_copies') }} as email_copies
+    where
+        {{ loaded_since_last_build('email_copies.loaded_at') }}
+        and nullif(email_copies.internet_message_id_as_sent, '') is null
+{%- endmacro -%}
+
+
+{#-
     delete_changed_emails() -> a pre-hook statement
 
     Before an incremental build of an email model: deletes the rows of the changed emails, so

@@ -26,6 +26,7 @@ located as (
             messages.internet_message_id,
             {{ dbt.concat(["'graph:'", "messages.mailbox_id", "':'", "messages.message_id"]) }}
         ) as internet_message_id,
+        messages.internet_message_id_as_sent,
         messages.conversation_id,
         messages.sent_at,
         coalesce(messages.from_address, messages.sender_address) as from_address,
@@ -52,6 +53,7 @@ final as (
         mailbox_id,
         message_id,
         internet_message_id,
+        internet_message_id_as_sent,
         conversation_id,
         sent_at,
         from_address,

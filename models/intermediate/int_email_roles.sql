@@ -39,6 +39,13 @@ account_emails as (
 
 ),
 
+changed_copies as (
+
+    -- all their copies, matched on a plain column (few: read once per list below)
+    {{ changed_email_copies() }}
+
+),
+
 {% endif %}
 {#- a full build reads int_emails by name where it is used: DuckDB would keep a CTE of its
     millions of rows read four times whole in memory #}
@@ -80,7 +87,8 @@ recipients as (
                 email_copies.internet_message_id,
                 {{ explode_list('email_copies.' ~ recipient_list) }} as recipient,
                 email_copies.loaded_at
-            from {{ ref('int_email_copies') }} as email_copies
+            from {{ 'changed_copies' if increment_only else ref('int_email_copies') }}
+                as email_copies
             inner join {{ account_emails }} as account_emails
                 on email_copies.internet_message_id = account_emails.internet_message_id
             {%- if not loop.last %}

@@ -36,22 +36,13 @@ address_accounts as (
 ),
 
 {% if increment_only %}
-changed_emails as (
-
-    -- the emails with a copy landed, changed or removed since the last build: each is
-    -- recomputed from all its copies (the pre-hook deleted their rows: an email whose copies
-    -- are all gone, or that is no longer of an account, stays deleted)
-    {{ changed_email_ids() }}
-
-),
-
 changed_copies as (
 
-    -- their copies: few, read several times below
-    select email_copies.*
-    from {{ ref('int_email_copies') }} as email_copies
-    inner join changed_emails
-        on email_copies.internet_message_id = changed_emails.internet_message_id
+    -- all the copies of the emails with a copy landed, changed or removed since the last
+    -- build: each is recomputed from all its copies (the pre-hook deleted their rows: an email
+    -- whose copies are all gone, or that is no longer of an account, stays deleted); few,
+    -- read several times below
+    {{ changed_email_copies() }}
 
 ),
 

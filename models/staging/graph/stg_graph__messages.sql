@@ -16,6 +16,9 @@ renamed as (
         id as message_id,
         -- as Graph sent it (RFC 5322 `<...>`, no spaces): trimming 75 M ids costs ~10 s a scan
         nullif("internetMessageId", '') as internet_message_id,
+        -- the same, exactly as landed (a plain column: an incremental model that matches the
+        -- copies of changed emails on it lets the engine filter the scan of the raw messages)
+        "internetMessageId" as internet_message_id_as_sent,
         "conversationId" as conversation_id,
         coalesce("parentFolderId", _folder_id) as folder_id,
 
