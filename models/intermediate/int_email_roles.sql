@@ -50,6 +50,7 @@ changed_copies as (
 {#- a full build reads int_emails by name where it is used: DuckDB would keep a CTE of its
     millions of rows read four times whole in memory #}
 {%- set account_emails = 'account_emails' if increment_only else ref('int_emails') %}
+{%- set copies = 'changed_copies' if increment_only else ref('int_email_copies') %}
 senders as (
 
     -- the email's author, as int_emails picks it (already trimmed and lower case)
@@ -87,8 +88,7 @@ recipients as (
                 email_copies.internet_message_id,
                 {{ explode_list('email_copies.' ~ recipient_list) }} as recipient,
                 email_copies.loaded_at
-            from {{ 'changed_copies' if increment_only else ref('int_email_copies') }}
-                as email_copies
+            from {{ copies }} as email_copies
             inner join {{ account_emails }} as account_emails
                 on email_copies.internet_message_id = account_emails.internet_message_id
             {%- if not loop.last %}
