@@ -47,6 +47,8 @@ emails as (
         ) as emails_in_window
     from email_interactions
     cross join window_bounds
+    -- up to as_of_date: int_email_account_interactions keeps every landed email
+    where email_interactions.sent_date <= window_bounds.window_end
     group by email_interactions.account_id
 
 ),

@@ -1,5 +1,27 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['internet_message_id', 'account_id'],
+        on_schema_change='fail',
+        pre_hook=[
+            "{{ empty_when_upstream_is_empty(ref('stg_graph__messages')) }}",
+            "{{ delete_changed_emails(keeps_account_emails_only=true) }}",
+        ],
+    )
+}}
+
+{#- only the emails landed since the last build, unless the address rules changed since -#}
+{%- set increment_only = is_incremental() and not address_rules_changed() %}
 {#- int_email_participants is read by name where it is used: DuckDB would keep an import CTE
-    read twice whole in memory -#}
+    read twice whole in memory #}
+{%- set participants = 'changed_participants' if increment_only
+    else ref('int_email_participants') %}
+
+-- depends_on (address_rules_fingerprint): {{ ref('int_org_addresses') }}
+-- depends_on (address_rules_fingerprint): {{ ref('stg_crm__contacts') }}
+-- depends_on (address_rules_fingerprint): {{ ref('int_account_domains') }}
+
 with
 
 emails as (
@@ -8,6 +30,16 @@ emails as (
 
 ),
 
+{% if increment_only %}
+changed_participants as (
+
+    -- the participants of the changed emails (rebuilt first): the pre-hook deleted their rows
+    select * from {{ ref('int_email_participants') }}
+    where internet_message_id in ({{ changed_email_ids() }})
+
+),
+
+{% endif %}
 org_sides as (
 
     -- each org person once (a user's mail and UPN on one email are one person), then per email
@@ -23,7 +55,7 @@ org_sides as (
             org_user_id,
             max(case when is_sender then 1 else 0 end) as is_sender,
             max(case when is_recipient then 1 else 0 end) as is_recipient
-        from {{ ref('int_email_participants') }}
+        from {{ participants }}
         where org_user_id is not null
         group by
             internet_message_id,
@@ -42,7 +74,7 @@ account_sides as (
         max(case when is_sender then 1 else 0 end) = 1 as is_sent_by_account,
         max(case when is_recipient then 1 else 0 end) = 1 as has_account_recipient,
         count(*) as account_addresses
-    from {{ ref('int_email_participants') }}
+    from {{ participants }}
     where account_id is not null
     group by
         internet_message_id,
@@ -79,14 +111,15 @@ final as (
         directed.is_to_account,
         directed.is_from_account,
         directed.org_people,
-        directed.account_addresses
+        directed.account_addresses,
+        emails.loaded_at,
+        '{{ address_rules_fingerprint() }}' as address_rules
     from directed
     inner join emails
         on directed.internet_message_id = emails.internet_message_id
-    where
-        (directed.is_to_account or directed.is_from_account)
-        -- placed in time up to as_of_date (int_emails keeps every landed email)
-        and emails.sent_date <= {{ as_of_date() }}
+    -- every landed email, whatever as_of_date (the models that count them place them in the
+    -- window): an incremental table cannot follow a moving as_of_date
+    where directed.is_to_account or directed.is_from_account
 
 )
 
