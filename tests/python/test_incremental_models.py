@@ -5,10 +5,10 @@ tables by the transformation benchmark's generator) is built once, as of the day
 last day. Then, as the loader would
 land them, come: copies Graph reported removed, copies re-landed with changed recipients,
 new copies of old emails (with a bcc of an account contact), brand new emails, replies
-from account contacts and one more day. An incremental `dbt build` two days later must leave
-every email model and `office` identical to a `--full-refresh` build of the same raw data. So must the
-build after a new CRM contact (the address rules change: old emails become emails of an
-account). After `remove graph` (raw emptied) the next build must empty them.
+from account contacts and one more day. An incremental `dbt build` two days later must
+leave every email model and `office` identical to a `--full-refresh` build of the same raw
+data. So must the build after a new CRM contact (the address rules change: old emails become
+emails of an account). After `remove graph` (raw emptied) the next build must empty them.
 """
 
 from __future__ import annotations
