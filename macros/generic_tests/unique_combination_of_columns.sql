@@ -9,8 +9,20 @@
           - unique_combination_of_columns:
               arguments:
                 combination_of_columns: [mailbox_id, message_id]
+                landed_since_build_of: int_email_addresses
+
+    With `landed_since_build_of` (the name of an incremental model with a `loaded_at` column,
+    in the target schema), only the keys of the rows landed since that model's last build
+    (`loaded_at_column` later than its latest `loaded_at`) are checked, against every row:
+    each build checks what the loader added since the previous one, instead of grouping
+    every row again (tens of millions of mail copies). The model is looked up by name, not
+    ref(), so that `dbt build` runs this test before it rebuilds that model. When that model
+    does not exist yet, or is empty, every row is checked. Null keys are then not compared
+    (the columns' not_null tests cover them).
 -#}
-{%- test unique_combination_of_columns(model, combination_of_columns) -%}
+{%- test unique_combination_of_columns(
+    model, combination_of_columns, landed_since_build_of=none, loaded_at_column='loaded_at'
+) -%}
     {%- if combination_of_columns is string -%}
         {%- set combination_of_columns = [combination_of_columns] -%}
     {%- endif -%}
@@ -20,11 +32,45 @@
         ) }}
     {%- endif -%}
     {%- set column_list = combination_of_columns | join(', ') -%}
+    {%- set watermark = none -%}
+    {%- if landed_since_build_of and execute -%}
+        {%- set built = adapter.get_relation(
+            database=target.database, schema=target.schema, identifier=landed_since_build_of
+        ) -%}
+        {%- if built is not none -%}
+            {%- set watermark = run_query(
+                "select max(loaded_at) from " ~ built
+            ).columns[0].values()[0] -%}
+        {%- endif -%}
+    {%- endif -%}
 
+    {%- if watermark is none %}
     select
         {{ column_list }},
         count(*) as n_records
     from {{ model }}
     group by {{ column_list }}
     having count(*) > 1
+    {%- else %}
+    select
+        {%- for column in combination_of_columns %}
+        all_rows.{{ column }},
+        {%- endfor %}
+        count(*) as n_records
+    from {{ model }} as all_rows
+    inner join (
+        select distinct {{ column_list }}
+        from {{ model }}
+        where {{ loaded_at_column }} > {{ dbt.cast("'" ~ watermark ~ "'", dbt.type_timestamp()) }}
+    ) as landed
+        on
+        {%- for column in combination_of_columns %}
+            {% if not loop.first %}and {% endif %}all_rows.{{ column }} = landed.{{ column }}
+        {%- endfor %}
+    group by
+        {%- for column in combination_of_columns %}
+        all_rows.{{ column }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    having count(*) > 1
+    {%- endif %}
 {%- endtest -%}

@@ -34,9 +34,10 @@ COMPARED = ("int_emails", "int_email_roles", "int_email_participants",
 LATER = "now()::timestamp + interval 1 hour"
 
 
-def _dbt(tmp: Path, warehouse: Path, as_of: date, *args: str) -> None:
+def _dbt(tmp: Path, warehouse: Path, as_of: date, *args: str,
+         expect_success: bool = True) -> str:
     """`dbt build` (data tests, no unit tests) of `warehouse`, as of `as_of`, in its own
-    process (dbt-duckdb keeps the file open in the process that ran it)."""
+    process (dbt-duckdb keeps the file open in the process that ran it); its output."""
     dbt = Path(sys.executable).parent / "dbt"
     result = subprocess.run([
         str(dbt), "build", "--exclude", "resource_type:unit_test", *args,
@@ -45,7 +46,9 @@ def _dbt(tmp: Path, warehouse: Path, as_of: date, *args: str) -> None:
         "--vars", json.dumps({"as_of_date": as_of.isoformat()}), "--quiet",
     ], env={**os.environ, "DUCKDB_PATH": str(warehouse)}, capture_output=True, text=True,
         check=False)
-    assert result.returncode == 0, f"dbt build {' '.join(args)} failed:\n{result.stdout}"
+    assert (result.returncode == 0) == expect_success, (
+        f"dbt build {' '.join(args)} exited {result.returncode}:\n{result.stdout}")
+    return result.stdout
 
 
 def _land_changes(path: Path) -> None:
@@ -152,6 +155,19 @@ def test_incremental_build_equals_full_refresh_and_empties_after_removal(tmp_pat
             f"{table} after a CRM change: {only_incremental} rows only in the incremental "
             f"build, {only_full} only in the full refresh")
     assert _differences(incremental, full, "int_emails")[0] > emails_before
+
+    # a copy landed twice since the last build: the key test, which checks only the copies
+    # landed since then against all copies, must catch it
+    with duckdb.connect(str(incremental)) as con:
+        con.execute(f"""insert into {GRAPH_SCHEMA}.messages
+            select * replace ({LATER} + interval 1 hour as _loaded_at)
+            from {GRAPH_SCHEMA}.messages where not _removed limit 1""")
+    failed = _dbt(tmp_path, incremental, AS_OF + timedelta(days=1),
+                  "--select", "stg_graph__messages", expect_success=False)
+    assert "unique_combination_of_columns_stg_graph__messages" in failed, failed
+    with duckdb.connect(str(incremental)) as con:
+        con.execute(f"""delete from {GRAPH_SCHEMA}.messages
+            where _loaded_at = (select max(_loaded_at) from {GRAPH_SCHEMA}.messages)""")
 
     # `remove graph` empties the raw Graph tables; the next (incremental) build empties
     # the email models and `office` instead of keeping what they held

@@ -1,3 +1,8 @@
+{#- A table, unlike the other staging models: its tests and three intermediate models read
+    it, and each read of a view would redo the work (the attendee lists unnested)
+    over every calendar copy -#}
+{{ config(materialized='table') }}
+
 with
 
 source as (
