@@ -28,12 +28,15 @@
     try_cast({{ expr }} as timestamp)
 {%- endmacro %}
 
-{% macro to_utc(datetime_string, time_zone) -%}
-    timezone('UTC', timezone({{ time_zone }}, try_cast({{ datetime_string }} as timestamp)))
+{% macro to_utc(datetime_string, time_zone, iana_zone) -%}
+    timezone('UTC', timezone({{ iana_zone }}, try_cast({{ datetime_string }} as timestamp)))
 {%- endmacro %}
 
-{% macro concat_lists(list_exprs) -%}
-    {{ list_exprs | join(' || ') }}
+{% macro time_zone_names() -%}
+    select
+        lower(name) as zone_key,
+        name as iana_name
+    from pg_timezone_names()
 {%- endmacro %}
 
 {% macro loaded_since_last_build(loaded_at_column, this_loaded_at_column='loaded_at') -%}
@@ -48,8 +51,31 @@
     select distinct internet_message_id from stg_graph__messages
 {%- endmacro %}
 
-{% macro delete_changed_emails() -%}
+{% macro delete_changed_emails(keeps_account_emails_only=false) -%}
     select 1 as nothing_to_delete
+{%- endmacro %}
+
+{% macro changed_email_copies() -%}
+    select * from int_email_copies
+{%- endmacro %}
+
+{% macro account_email_model(unique_key) -%}
+{%- endmacro %}
+
+{% macro address_rules_changed() -%}
+    {{ return(false) }}
+{%- endmacro %}
+
+{% macro address_rules_fingerprint() -%}
+    rules
+{%- endmacro %}
+
+{% macro window_start_date() -%}
+    cast('2023-07-02' as date)
+{%- endmacro %}
+
+{% macro period_start(aggregation_level, date_expr) -%}
+    greatest(cast(date_trunc('month', {{ date_expr }}) as date), cast('2023-07-02' as date))
 {%- endmacro %}
 
 {% macro explode_list(list_expr) -%}

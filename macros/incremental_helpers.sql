@@ -211,3 +211,33 @@
     {%- set stored = run_query("select max(address_rules) from " ~ this).columns[0].values()[0] -%}
     {{ return(stored is not none and stored != address_rules_fingerprint()) }}
 {%- endmacro -%}
+
+
+
+{#-
+    account_email_model(unique_key) -> the config and dependencies of an incremental model that
+    keeps only the emails of accounts (int_emails and the models built from it)
+
+    Incremental, delete+insert on `unique_key`, failing on a schema change; before each build
+    it empties itself when no message is left (`remove graph`) and deletes the rows of the
+    changed emails, or every row when the address rules changed (delete_changed_emails). It
+    declares the models address_rules_fingerprint() reads. The model sets
+    `increment_only = is_incremental() and not address_rules_changed()` and stores
+    `address_rules_fingerprint()` in its `address_rules` column.
+-#}
+{%- macro account_email_model(unique_key) -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=unique_key,
+        on_schema_change='fail',
+        pre_hook=[
+            "{{ empty_when_upstream_is_empty(ref('stg_graph__messages')) }}",
+            "{{ delete_changed_emails(keeps_account_emails_only=true) }}",
+        ],
+    ) }}
+-- depends_on (address_rules_fingerprint): {{ ref('int_org_addresses') }}
+-- depends_on (address_rules_fingerprint): {{ ref('stg_crm__contacts') }}
+-- depends_on (address_rules_fingerprint): {{ ref('int_account_domains') }}
+{# the model's SQL starts on a line of its own #}{{ '\n' }}
+{%- endmacro -%}

@@ -1,15 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['internet_message_id', 'account_id'],
-        on_schema_change='fail',
-        pre_hook=[
-            "{{ empty_when_upstream_is_empty(ref('stg_graph__messages')) }}",
-            "{{ delete_changed_emails(keeps_account_emails_only=true) }}",
-        ],
-    )
-}}
+{{ account_email_model(unique_key=['internet_message_id', 'account_id']) }}
 
 {#- only the emails landed since the last build, unless the address rules changed since -#}
 {%- set increment_only = is_incremental() and not address_rules_changed() %}
@@ -17,10 +6,6 @@
     read twice whole in memory #}
 {%- set participants = 'changed_participants' if increment_only
     else ref('int_email_participants') %}
-
--- depends_on (address_rules_fingerprint): {{ ref('int_org_addresses') }}
--- depends_on (address_rules_fingerprint): {{ ref('stg_crm__contacts') }}
--- depends_on (address_rules_fingerprint): {{ ref('int_account_domains') }}
 
 with
 

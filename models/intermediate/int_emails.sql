@@ -1,25 +1,10 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='internet_message_id',
-        on_schema_change='fail',
-        pre_hook=[
-            "{{ empty_when_upstream_is_empty(ref('stg_graph__messages')) }}",
-            "{{ delete_changed_emails(keeps_account_emails_only=true) }}",
-        ],
-    )
-}}
+{{ account_email_model(unique_key='internet_message_id') }}
 
 {#- only the emails landed since the last build, unless the address rules changed since -#}
 {%- set increment_only = is_incremental() and not address_rules_changed() -%}
 {#- int_email_copies is read by name once per address list in a full build: DuckDB would keep
     a CTE read five times whole in memory -#}
 {%- set copies = 'changed_copies' if increment_only else ref('int_email_copies') -%}
-
--- depends_on (address_rules_fingerprint): {{ ref('int_org_addresses') }}
--- depends_on (address_rules_fingerprint): {{ ref('stg_crm__contacts') }}
--- depends_on (address_rules_fingerprint): {{ ref('int_account_domains') }}
 
 with
 

@@ -23,15 +23,15 @@ renamed as (
     select
 
         ---------- ids
-        _mailbox_id as mailbox_id,
-        id as event_id,
-        nullif(trim("iCalUId"), '') as ical_uid,
-        "seriesMasterId" as series_master_id,
+        source._mailbox_id as mailbox_id,
+        source.id as event_id,
+        nullif(trim(source."iCalUId"), '') as ical_uid,
+        source."seriesMasterId" as series_master_id,
 
         ---------- kind
-        type as event_type,
-        coalesce("isCancelled", false) as is_cancelled,
-        coalesce("isAllDay", false) as is_all_day,
+        source.type as event_type,
+        coalesce(source."isCancelled", false) as is_cancelled,
+        coalesce(source."isAllDay", false) as is_all_day,
 
         ---------- timestamps (UTC)
         {{ to_utc(
@@ -44,16 +44,16 @@ renamed as (
             struct_field('source."end"', 'timeZone'),
             'end_zone.iana_name'
         ) }} as end_at_utc,
-        {{ struct_field('"start"', 'timeZone') }} as start_time_zone,
-        {{ parse_graph_datetime('"lastModifiedDateTime"') }} as last_modified_at,
+        {{ struct_field('source."start"', 'timeZone') }} as start_time_zone,
+        {{ parse_graph_datetime('source."lastModifiedDateTime"') }} as last_modified_at,
 
         ---------- people
-        nullif(lower(trim({{ struct_field('organizer', 'emailAddress.address') }})), '')
+        nullif(lower(trim({{ struct_field('source.organizer', 'emailAddress.address') }})), '')
             as organizer_address,
-        {{ struct_field('organizer', 'emailAddress.name') }} as organizer_name,
+        {{ struct_field('source.organizer', 'emailAddress.name') }} as organizer_name,
 
         ---------- load metadata
-        _loaded_at as loaded_at
+        source._loaded_at as loaded_at
 
     from source
     -- the IANA name of each zone (Windows names mapped): a join, not a lookup per row
