@@ -81,3 +81,30 @@
 {% macro explode_list(list_expr) -%}
     unnest({{ list_expr }})
 {%- endmacro %}
+
+{% macro recipient_addresses(copies, columns, join='', where=none) -%}
+    select
+        {%- for column in columns %}
+        {{ column }},
+        {%- endfor %}
+        recipient.emailaddress.address as written_address
+    from (
+        select
+            {%- for column in columns %}
+            email_copies.{{ column }},
+            {%- endfor %}
+            unnest(email_copies.to_recipients) as recipient
+        from {{ copies }} as email_copies
+        {{ join }}
+        {%- if where %}
+        where {{ where }}
+        {%- endif %}
+    ) as listed
+{%- endmacro %}
+
+{% macro max_value_of(relation, column) -%}
+{%- endmacro %}
+
+{% macro landed_after(loaded_at_column, watermark) -%}
+    1 = 1
+{%- endmacro %}

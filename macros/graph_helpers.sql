@@ -87,6 +87,44 @@
 
 
 {#-
+    recipient_addresses(copies, columns, join='', where=none) -> a select: every To, Cc and
+    Bcc entry of the copies, one row per entry: `columns` of the copy, then the address as
+    written (`written_address`; null for an entry without one)
+
+    Each list is unnested on its own, in a select of its own (union all): concatenating the
+    three lists first cost more than the three unnests together. `copies` is a relation or
+    CTE with int_email_copies' columns, read as `email_copies`; `join` and `where` narrow it
+    (e.g. `inner join ... as account_emails on ...`, a loaded_since_last_build() predicate).
+-#}
+{%- macro recipient_addresses(copies, columns, join='', where=none) -%}
+    {%- for recipient_list in ['to_recipients', 'cc_recipients', 'bcc_recipients'] %}
+    {%- if not loop.first %}
+
+    union all
+    {%- endif %}
+
+    select
+        {%- for column in columns %}
+        {{ column }},
+        {%- endfor %}
+        {{ struct_field('recipient', 'emailAddress.address') }} as written_address
+    from (
+        select
+            {%- for column in columns %}
+            email_copies.{{ column }},
+            {%- endfor %}
+            {{ explode_list('email_copies.' ~ recipient_list) }} as recipient
+        from {{ copies }} as email_copies
+        {{ join }}
+        {%- if where %}
+        where {{ where }}
+        {%- endif %}
+    ) as listed
+    {%- endfor %}
+{%- endmacro -%}
+
+
+{#-
     parse_graph_datetime(expr) -> timestamp (without time zone), in UTC
 
     Graph writes instants as ISO-8601 strings: `2024-03-10T09:00:00Z`, with or without a

@@ -21,11 +21,29 @@
     {%- set watermark = none -%}
     {%- if is_incremental() and execute -%}
         {%- do require_column_of_this(this_loaded_at_column) -%}
-        {%- set result = run_query(
-            "select max(" ~ this_loaded_at_column ~ ") from " ~ this
-        ) -%}
-        {%- set watermark = result.columns[0].values()[0] -%}
+        {%- set watermark = max_value_of(this, this_loaded_at_column) -%}
     {%- endif -%}
+    {{ landed_after(loaded_at_column, watermark) }}
+{%- endmacro -%}
+
+
+{#-
+    max_value_of(relation, column) -> the largest value of `column` in `relation` (a Python
+    value), read at compile time; none when the relation is empty or before execution
+-#}
+{%- macro max_value_of(relation, column) -%}
+    {%- if not execute -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(run_query("select max(" ~ column ~ ") from " ~ relation).columns[0].values()[0]) }}
+{%- endmacro -%}
+
+
+{#-
+    landed_after(loaded_at_column, watermark) -> a predicate: the rows landed after
+    `watermark` (a timestamp read by max_value_of), or true when there is none
+-#}
+{%- macro landed_after(loaded_at_column, watermark) -%}
     {%- if watermark is none -%}
     1 = 1
     {%- else -%}
@@ -208,7 +226,7 @@
         {{ return(false) }}
     {%- endif -%}
     {%- do require_column_of_this('address_rules') -%}
-    {%- set stored = run_query("select max(address_rules) from " ~ this).columns[0].values()[0] -%}
+    {%- set stored = max_value_of(this, 'address_rules') -%}
     {{ return(stored is not none and stored != address_rules_fingerprint()) }}
 {%- endmacro -%}
 

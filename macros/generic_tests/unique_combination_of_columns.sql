@@ -38,9 +38,7 @@
             database=target.database, schema=target.schema, identifier=landed_since_build_of
         ) -%}
         {%- if built is not none -%}
-            {%- set watermark = run_query(
-                "select max(loaded_at) from " ~ built
-            ).columns[0].values()[0] -%}
+            {%- set watermark = max_value_of(built, 'loaded_at') -%}
         {%- endif -%}
     {%- endif -%}
 
@@ -61,7 +59,7 @@
     inner join (
         select distinct {{ column_list }}
         from {{ model }}
-        where {{ loaded_at_column }} > {{ dbt.cast("'" ~ watermark ~ "'", dbt.type_timestamp()) }}
+        where {{ landed_after(loaded_at_column, watermark) }}
     ) as landed
         on
         {%- for column in combination_of_columns %}

@@ -22,25 +22,16 @@ entries as (
         loaded_at
     from (
         select
-            from_address as written_address,
-            loaded_at
+            loaded_at,
+            from_address as written_address
         from {{ ref('int_email_copies') }}
         where {{ loaded_since_last_build('loaded_at') }}
-        {%- for recipient_list in ['to_recipients', 'cc_recipients', 'bcc_recipients'] %}
 
         union all
-
-        select
-            {{ struct_field('recipient', 'emailAddress.address') }} as written_address,
-            loaded_at
-        from (
-            select
-                {{ explode_list(recipient_list) }} as recipient,
-                loaded_at
-            from {{ ref('int_email_copies') }}
-            where {{ loaded_since_last_build('loaded_at') }}
-        ) as listed
-        {%- endfor %}
+        {{ recipient_addresses(
+            ref('int_email_copies'), ['loaded_at'],
+            where=loaded_since_last_build('email_copies.loaded_at'),
+        ) | indent(4) }}
     ) as all_entries
     where written_address is not null
 

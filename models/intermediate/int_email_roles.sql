@@ -63,24 +63,11 @@ recipients as (
         1 as is_recipient,
         loaded_at
     from (
-        select
-            internet_message_id,
-            {{ struct_field('recipient', 'emailAddress.address') }} as written_address,
-            loaded_at
-        from (
-            {%- for recipient_list in ['to_recipients', 'cc_recipients', 'bcc_recipients'] %}
-            select
-                email_copies.internet_message_id,
-                {{ explode_list('email_copies.' ~ recipient_list) }} as recipient,
-                email_copies.loaded_at
-            from {{ copies }} as email_copies
-            inner join {{ account_emails }} as account_emails
-                on email_copies.internet_message_id = account_emails.internet_message_id
-            {%- if not loop.last %}
-            union all
-            {%- endif %}
-            {%- endfor %}
-        ) as listed
+        {{ recipient_addresses(
+            copies, ['internet_message_id', 'loaded_at'],
+            join='inner join ' ~ account_emails ~ ' as account_emails on '
+                ~ 'email_copies.internet_message_id = account_emails.internet_message_id',
+        ) | indent(4) }}
     ) as entries
     where written_address is not null
 

@@ -54,20 +54,9 @@ account_emails as (
             internet_message_id,
             from_address as written_address
         from {{ copies }}
-        {%- for recipient_list in ['to_recipients', 'cc_recipients', 'bcc_recipients'] %}
 
         union all
-
-        select
-            internet_message_id,
-            {{ struct_field('recipient', 'emailAddress.address') }} as written_address
-        from (
-            select
-                internet_message_id,
-                {{ explode_list(recipient_list) }} as recipient
-            from {{ copies }}
-        ) as listed
-        {%- endfor %}
+        {{ recipient_addresses(copies, ['internet_message_id']) | indent(4) }}
     ) as entries
     inner join account_forms
         on entries.written_address = account_forms.written_address
