@@ -5,7 +5,8 @@
    ~M message copies per mailbox (internal mail with three copies under one
    internetMessageId, newsletters, mail to and from CRM accounts, other external mail),
    ~10 meetings per user per week with attendees (a third with account contacts), CRM
-   accounts and contacts, and the org users.
+   accounts and contacts, and the org users. Then compacts the raw tables as the loader does
+   after each load (loaders/warehouse.py, compact()).
 2. The limit: one DuckDB pass that aggregates the raw messages once (recipients unnested,
    counted per sender domain and month).
 3. Times a full `dbt build` (seeds, models and every data test) as of the last day. Unit
@@ -42,6 +43,7 @@ import duckdb
 
 from loaders.schema import CRM_SCHEMA, GRAPH_SCHEMA, RAW_DDL
 from loaders.settings import PROJECT_ROOT
+from loaders.warehouse import compact
 
 ORG_DOMAIN = "bench-org.example"
 
@@ -256,17 +258,21 @@ def land_year(path: Path, mailboxes: int, messages_per_mailbox: int, accounts: i
               contacts: int, as_of: date) -> None:
     """A fresh warehouse with the raw tables and one year ending on `as_of`."""
     with duckdb.connect(str(path)) as con:
+        con.execute("set memory_limit = ?",
+                    [os.environ.get("DUCKDB_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT])
         for statement in RAW_DDL:
             con.execute(statement)
         land_reference(con, mailboxes, accounts, contacts)
         land_days(con, as_of - timedelta(days=364), 365, mailboxes, messages_per_mailbox,
                   contacts, accounts, salt=1000)
+        compact(con)  # as the loader leaves its raw tables (loaders/warehouse.py)
 
 
 def land_next_day(path: Path, mailboxes: int, messages_per_mailbox: int, accounts: int,
                   contacts: int, day: date) -> None:
     with duckdb.connect(str(path)) as con:
         land_days(con, day, 1, mailboxes, messages_per_mailbox, contacts, accounts, salt=2000)
+        compact(con)
 
 
 def in_worker(function, *arguments):

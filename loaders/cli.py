@@ -17,7 +17,7 @@ from loaders.errors import BadInput, LoadFailed
 from loaders.leadspace_client import LeadspaceClient
 from loaders.schema import GRAPH_SCHEMA, LEADSPACE_SCHEMA, LOADER_SCHEMA
 from loaders.settings import GraphSettings, LeadspaceSettings, duckdb_path
-from loaders.warehouse import connect
+from loaders.warehouse import compact, connect
 
 log = logging.getLogger("loaders")
 
@@ -149,6 +149,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         elif args.command == "remove":
             _remove_graph(con)
             print(f"removed the landed Graph data from {path}; run dbt build to empty the outputs")
+        if args.command == "graph":
+            print("compacting the raw tables (merging the row groups this load left partly "
+                  "filled, so that dbt's next build does not pay for it)...", file=sys.stderr)
+        compact(con)
     finally:
         con.close()
     return 0

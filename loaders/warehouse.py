@@ -43,6 +43,28 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
+# DuckDB merges adjacent, partly filled row groups when it checkpoints, but at most
+# `max_vacuum_tasks` merges each time (100 by default). A load that commits in many batches
+# leaves more than that, and each later checkpoint, dbt's included, then spends tens of
+# seconds rewriting raw tables it did not change (measured: ~20 s at every checkpoint of a
+# dbt build after a year of 2,500 mailboxes was landed).
+_COMPACT_VACUUM_TASKS = 1_000_000
+
+
+def compact(con: duckdb.DuckDBPyConnection) -> None:
+    """Merge the row groups a load left partly filled, in one checkpoint, so that the next
+    writer (dbt) pays only for its own changes."""
+    con.execute(f"set max_vacuum_tasks = {_COMPACT_VACUUM_TASKS}")
+    try:
+        # DuckDB skips a checkpoint when nothing changed since the last one (a load whose
+        # writes were all checkpointed already): a table created and dropped is a change
+        con.execute(f"create or replace table {LOADER_SCHEMA}.compaction_marker as select 1 as x")
+        con.execute(f"drop table {LOADER_SCHEMA}.compaction_marker")
+        con.execute("checkpoint")
+    finally:
+        con.execute("reset max_vacuum_tasks")
+
+
 def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
