@@ -108,3 +108,21 @@
 {% macro landed_after(loaded_at_column, watermark) -%}
     1 = 1
 {%- endmacro %}
+
+{% macro account_days_model(delete_hooks) -%}
+{%- endmacro %}
+
+{% macro changed_email_days() -%}
+select sent_date from stg_graph__messages
+{%- endmacro %}
+
+{% macro delete_changed_days(column, day_key='sent_date', where=none) -%}
+{%- endmacro %}
+
+{% macro calendar_period_start(level, date_expr) -%}
+cast({{ date_expr }} as date)
+{%- endmacro %}
+
+{% macro whole_periods_in_window(level) -%}
+{{ return(["cast('2024-07-01' as date)", "cast('2025-06-30' as date)"]) }}
+{%- endmacro %}

@@ -63,3 +63,56 @@
     ) }}
     {%- endif -%}
 {%- endmacro -%}
+
+
+
+{#-
+    calendar_period_start(level, date_expr) -> a SQL date: the first day of the calendar month
+    (`Month`) or ISO week (`Week`) that holds the day, not cut to the window
+-#}
+{%- macro calendar_period_start(level, date_expr) -%}
+    {%- if level == 'Month' -%}
+    cast({{ dbt.date_trunc('month', date_expr) }} as date)
+    {%- elif level == 'Week' -%}
+    {{ iso_week_start(date_expr) }}
+    {%- else -%}
+    {{ exceptions.raise_compiler_error(
+        "calendar_period_start: level must be Month or Week, got '" ~ level ~ "'"
+    ) }}
+    {%- endif -%}
+{%- endmacro -%}
+
+
+{#-
+    whole_periods_in_window(level) -> [first day, last day] as SQL date literals: the span of
+    the calendar months (`Month`) or ISO weeks (`Week`) that lie whole in the window. The days
+    of the window outside it belong to the periods int_periods cuts (the first and the last).
+    When no period lies whole in the window, the first day is after the last.
+-#}
+{%- macro whole_periods_in_window(level) -%}
+    {%- set parse = modules.datetime.datetime.strptime -%}
+    {%- set one_day = modules.datetime.timedelta(days=1) -%}
+    {%- set first_day = parse(
+        modules.re.search("'([0-9-]+)'", window_start_date()).group(1), '%Y-%m-%d').date() -%}
+    {%- set last_day = parse(
+        modules.re.search("'([0-9-]+)'", as_of_date()).group(1), '%Y-%m-%d').date() -%}
+    {%- if level == 'Month' -%}
+        {#- the first 1st of a month on or after the window's first day; the last month end
+            on or before its last day -#}
+        {%- set start = first_day if first_day.day == 1
+            else (first_day.replace(day=28) + modules.datetime.timedelta(days=4)).replace(day=1) -%}
+        {%- set end = last_day if (last_day + one_day).day == 1
+            else last_day.replace(day=1) - one_day -%}
+    {%- elif level == 'Week' -%}
+        {%- set start = first_day + modules.datetime.timedelta(days=(7 - first_day.weekday()) % 7) -%}
+        {%- set end = last_day - modules.datetime.timedelta(days=(last_day.weekday() + 1) % 7) -%}
+    {%- else -%}
+        {{ exceptions.raise_compiler_error(
+            "whole_periods_in_window: level must be Month or Week, got '" ~ level ~ "'"
+        ) }}
+    {%- endif -%}
+    {{ return([
+        "cast('" ~ start.strftime('%Y-%m-%d') ~ "' as date)",
+        "cast('" ~ end.strftime('%Y-%m-%d') ~ "' as date)",
+    ]) }}
+{%- endmacro -%}

@@ -40,6 +40,24 @@
 
 
 {#-
+    last_build_watermark(model_name) -> the latest `loaded_at` of the model of that name in the
+    target schema (looked up by name, not ref(), so that a test using it runs before dbt
+    rebuilds that model); none when model_name is none, when the model does not exist yet or
+    is empty, or before execution. The data tests that check only what landed since the last
+    build use it with landed_after().
+-#}
+{%- macro last_build_watermark(model_name) -%}
+    {%- if not (model_name and execute) -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set built = adapter.get_relation(
+        database=target.database, schema=target.schema, identifier=model_name
+    ) -%}
+    {{ return(none if built is none else max_value_of(built, 'loaded_at')) }}
+{%- endmacro -%}
+
+
+{#-
     landed_after(loaded_at_column, watermark) -> a predicate: the rows landed after
     `watermark` (a timestamp read by max_value_of), or true when there is none
 -#}
@@ -115,6 +133,64 @@
     where
         {{ loaded_since_last_build('email_copies.loaded_at') }}
         and nullif(email_copies.internet_message_id_as_sent, '') is null
+{%- endmacro -%}
+
+
+{#-
+    changed_email_days() -> a select of `sent_date`
+
+    The days of the emails changed_email_ids() returns, as they were and as they are: the
+    `sentDateTime` of every copy of them the warehouse holds, the copies flagged removed
+    included (the loader keeps a removed copy's fields). A model of accounts' days rebuilds
+    these days whole: an email that left a day, or moved out of an account, then leaves no
+    row behind. (Graph never changes the `sentDateTime` of a sent message, so a copy that the
+    loader replaced had the day its new version has.)
+-#}
+{%- macro changed_email_days() -%}
+    select distinct cast(messages.sent_at as date) as sent_date
+    from {{ ref('stg_graph__messages') }} as messages
+    inner join (
+        select distinct internet_message_id_as_sent
+        from {{ ref('stg_graph__messages') }}
+        where
+            {{ loaded_since_last_build('loaded_at') }}
+            and internet_message_id is not null
+    ) as landed
+        on messages.internet_message_id_as_sent = landed.internet_message_id_as_sent
+    where messages.sent_at is not null
+
+    union
+
+    -- the copies without an internetMessageId, each an email of its own
+    select distinct cast(sent_at as date) as sent_date
+    from {{ ref('stg_graph__messages') }}
+    where
+        {{ loaded_since_last_build('loaded_at') }}
+        and internet_message_id is null
+        and sent_at is not null
+{%- endmacro -%}
+
+
+{#-
+    delete_changed_days(column, day_key='sent_date', where=none) -> a pre-hook statement
+
+    Before an incremental build of a model of accounts' days or periods: deletes its rows whose
+    `column` is the `day_key` (an expression of `sent_date`, e.g. the month's first day) of a
+    day changed_email_days() returns, restricted by `where`, so that the increment rebuilds
+    those days whole. Every row when the address rules changed (the model then rebuilds whole).
+-#}
+{%- macro delete_changed_days(column, day_key='sent_date', where=none) -%}
+    {%- if address_rules_changed() -%}
+    delete from {{ this }}
+    {%- elif is_incremental() -%}
+    delete from {{ this }}
+    where
+        {% if where %}{{ where }} and {% endif %}{{ column }} in (
+            select {{ day_key }} from ({{ changed_email_days() }}) as changed_days
+        )
+    {%- else -%}
+    select 1 as nothing_to_delete
+    {%- endif -%}
 {%- endmacro -%}
 
 
@@ -257,5 +333,33 @@
 -- depends_on (address_rules_fingerprint): {{ ref('int_org_addresses') }}
 -- depends_on (address_rules_fingerprint): {{ ref('stg_crm__contacts') }}
 -- depends_on (address_rules_fingerprint): {{ ref('int_account_domains') }}
+{# the model's SQL starts on a line of its own #}{{ '\n' }}
+{%- endmacro -%}
+
+
+
+{#-
+    account_days_model(delete_hooks) -> the config and dependencies of an incremental model of
+    accounts' days or periods (int_account_email_people_days and what is built from it)
+
+    Incremental, append, failing on a schema change; before each build it empties itself when
+    no message is left (`remove graph`), then runs `delete_hooks` (delete_changed_days calls,
+    as strings to render at run time). It declares the models address_rules_fingerprint()
+    reads. The model sets `increment_only = is_incremental() and not address_rules_changed()`,
+    computes only the changed days (changed_email_days()) when it is true, and stores
+    `address_rules_fingerprint()` in its `address_rules` column.
+-#}
+{%- macro account_days_model(delete_hooks) -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=["{{ empty_when_upstream_is_empty(ref('stg_graph__messages')) }}"]
+            + delete_hooks,
+    ) }}
+-- depends_on (address_rules_fingerprint): {{ ref('int_org_addresses') }}
+-- depends_on (address_rules_fingerprint): {{ ref('stg_crm__contacts') }}
+-- depends_on (address_rules_fingerprint): {{ ref('int_account_domains') }}
+-- depends_on (changed_email_days): {{ ref('stg_graph__messages') }}
 {# the model's SQL starts on a line of its own #}{{ '\n' }}
 {%- endmacro -%}

@@ -32,15 +32,7 @@
         ) }}
     {%- endif -%}
     {%- set column_list = combination_of_columns | join(', ') -%}
-    {%- set watermark = none -%}
-    {%- if landed_since_build_of and execute -%}
-        {%- set built = adapter.get_relation(
-            database=target.database, schema=target.schema, identifier=landed_since_build_of
-        ) -%}
-        {%- if built is not none -%}
-            {%- set watermark = max_value_of(built, 'loaded_at') -%}
-        {%- endif -%}
-    {%- endif -%}
+    {%- set watermark = last_build_watermark(landed_since_build_of) -%}
 
     {%- if watermark is none %}
     select

@@ -30,9 +30,15 @@ email_interactions as (
 
 ),
 
-email_participants as (
+email_people_days as (
 
-    select * from {{ ref('int_email_participants') }}
+    select * from {{ ref('int_account_email_people_days') }}
+
+),
+
+email_people_periods as (
+
+    select * from {{ ref('int_account_email_people_periods') }}
 
 ),
 
@@ -165,39 +171,32 @@ meeting_figures as (
 ---------- the people involved: the org mailboxes' users and the account's own addresses,
 ---------- each counted once per account and period
 
-{%- for kind, key, day in [
-    ('email', 'internet_message_id', 'sent_date'),
-    ('meeting', 'meeting_id', 'start_date'),
-] %}
+email_people as (
 
-{{ kind }}_people_days as (
-
-    -- once per account, day and person first: counting distinct people per period straight
-    -- from every {{ kind }} of every period is what made this model slow
-    select distinct
-        {{ kind }}_interactions.account_id,
-        {{ kind }}_interactions.{{ day }} as activity_date,
-        case
-            when {{ kind }}_participants.org_user_id is not null then 'org'
-            else 'account'
-        end as side,
-        coalesce({{ kind }}_participants.org_user_id, {{ kind }}_participants.address) as person
-    from {{ kind }}_interactions
-    inner join {{ kind }}_participants
-        on {{ kind }}_interactions.{{ key }} = {{ kind }}_participants.{{ key }}
+    -- the months and weeks that lie whole in the window, counted once in
+    -- int_account_email_people_periods (a build after one more day recounts only its own)
+    select
+        account_id,
+        calendar_level as aggregation_level,
+        calendar_start as period_start,
+        org_contacts,
+        account_contacts
+    from email_people_periods
     where
-        -- the window's bounds as constants, which the engine prunes with
-        {{ kind }}_interactions.{{ day }}
-        between {{ window_start_date() }} and {{ as_of_date() }}
-        and (
-            {{ kind }}_participants.org_user_id is not null
-            or {{ kind }}_participants.account_id = {{ kind }}_interactions.account_id
+        (
+            calendar_level = 'Month'
+            and calendar_start >= {{ whole_periods_in_window('Month')[0] }}
+            and calendar_end <= {{ whole_periods_in_window('Month')[1] }}
+        )
+        or (
+            calendar_level = 'Week'
+            and calendar_start >= {{ whole_periods_in_window('Week')[0] }}
+            and calendar_end <= {{ whole_periods_in_window('Week')[1] }}
         )
 
-),
+    union all
 
-{{ kind }}_people as (
-
+    -- the Year, and the first and last month and week, cut to the window: from the days
     select
         account_id,
         aggregation_level,
@@ -214,7 +213,13 @@ meeting_figures as (
             {{ period_start(level, 'activity_date') }} as period_start,
             side,
             person
-        from {{ kind }}_people_days
+        from email_people_days
+        where
+            activity_date between {{ window_start_date() }} and {{ as_of_date() }}
+            {%- if level != 'Year' %}
+            {%- set whole = whole_periods_in_window(level) %}
+            and (activity_date < {{ whole[0] }} or activity_date > {{ whole[1] }})
+            {%- endif %}
         {%- if not loop.last %}
         union all
         {%- endif %}
@@ -226,7 +231,60 @@ meeting_figures as (
         period_start
 
 ),
-{%- endfor %}
+
+meeting_people_days as (
+
+    -- once per account, day and person first
+    select distinct
+        meeting_interactions.account_id,
+        meeting_interactions.start_date as activity_date,
+        case
+            when meeting_participants.org_user_id is not null then 'org'
+            else 'account'
+        end as side,
+        coalesce(meeting_participants.org_user_id, meeting_participants.address) as person
+    from meeting_interactions
+    inner join meeting_participants
+        on meeting_interactions.meeting_id = meeting_participants.meeting_id
+    where
+        -- the window's bounds as constants, which the engine prunes with
+        meeting_interactions.start_date between {{ window_start_date() }} and {{ as_of_date() }}
+        and (
+            meeting_participants.org_user_id is not null
+            or meeting_participants.account_id = meeting_interactions.account_id
+        )
+
+),
+
+meeting_people as (
+
+    select
+        account_id,
+        aggregation_level,
+        period_start,
+        sum(case when side = 'org' then 1 else 0 end) as org_contacts,
+        sum(case when side = 'account' then 1 else 0 end) as account_contacts
+    from (
+        -- each person once per period
+        {%- for level in ['Year', 'Month', 'Week'] %}
+        select distinct
+            account_id,
+            '{{ level }}' as aggregation_level,
+            {{ period_start(level, 'activity_date') }} as period_start,
+            side,
+            person
+        from meeting_people_days
+        {%- if not loop.last %}
+        union all
+        {%- endif %}
+        {%- endfor %}
+    ) as people_periods
+    group by
+        account_id,
+        aggregation_level,
+        period_start
+
+),
 
 ---------- replies of the account, placed by the reply's day
 

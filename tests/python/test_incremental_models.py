@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 AS_OF = date(2026, 6, 30)
 MAILBOXES, ACCOUNTS, CONTACTS, PER_MAILBOX = 8, 20, 80, 600
 COMPARED = ("int_emails", "int_email_roles", "int_email_participants",
+            "int_account_email_people_days", "int_account_email_people_periods",
             "int_email_account_interactions", "int_account_email_replies", "office")
 LATER = "now()::timestamp + interval 1 hour"
 
@@ -168,6 +169,24 @@ def test_incremental_build_equals_full_refresh_and_empties_after_removal(tmp_pat
     with duckdb.connect(str(incremental)) as con:
         con.execute(f"""delete from {GRAPH_SCHEMA}.messages
             where _loaded_at = (select max(_loaded_at) from {GRAPH_SCHEMA}.messages)""")
+
+    # a sent copy without its sentDateTime landed since the last build: the not-null test,
+    # which checks only the copies landed since then, must report it (a warning)
+    with duckdb.connect(str(incremental)) as con:
+        con.execute(f"""insert into {GRAPH_SCHEMA}.messages
+            select * replace (id || '-no-time' as id, null as "sentDateTime",
+                              {LATER} + interval 1 hour as _loaded_at)
+            from {GRAPH_SCHEMA}.messages where not _removed and not "isDraft" limit 1""")
+    _dbt(tmp_path, incremental, AS_OF + timedelta(days=1), "--select", "stg_graph__messages")
+    results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
+    not_null = {r["unique_id"].split(".")[2]: (r["status"], r["failures"]) for r in results
+                if "not_null_landed" in r["unique_id"]}
+    assert not_null == {
+        "not_null_landed_stg_graph__messages_sent_at__int_email_addresses": ("warn", 1),
+        "not_null_landed_stg_graph__messages_internet_message_id__int_email_addresses": ("pass", 0),
+    }, not_null
+    with duckdb.connect(str(incremental)) as con:
+        con.execute(f"delete from {GRAPH_SCHEMA}.messages where id like '%-no-time'")
 
     # `remove graph` empties the raw Graph tables; the next (incremental) build empties
     # the email models and `office` instead of keeping what they held
