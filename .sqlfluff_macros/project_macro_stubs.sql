@@ -126,3 +126,10 @@ cast({{ date_expr }} as date)
 {% macro whole_periods_in_window(level) -%}
 {{ return(["cast('2024-07-01' as date)", "cast('2025-06-30' as date)"]) }}
 {%- endmacro %}
+
+{% macro computed_first() -%}
+materialized
+{%- endmacro %}
+
+{% macro delete_landed_rows(source_relation, keys) -%}
+{%- endmacro %}

@@ -88,6 +88,35 @@
 
 
 {#-
+    delete_landed_rows(source_relation, keys) -> a pre-hook statement
+
+    Before an incremental build of a staging table of a raw table that the loader updates in
+    place (one row per key: a changed record replaces its row, a removed one is flagged): deletes
+    this model's rows whose key has a raw row landed since this model's last build, so that
+    the increment (those raw rows, the removed ones left out) replaces them. `keys` pairs this
+    model's columns with the raw table's: [('mailbox_id', '_mailbox_id'), ('event_id', 'id')].
+-#}
+{%- macro delete_landed_rows(source_relation, keys) -%}
+    {%- if is_incremental() -%}
+    {%- set these = [] -%}
+    {%- set landed = [] -%}
+    {%- for this_column, source_column in keys -%}
+        {%- do these.extend(([] if loop.first else ["'|'"]) + [this_column]) -%}
+        {%- do landed.extend(([] if loop.first else ["'|'"]) + [source_column]) -%}
+    {%- endfor -%}
+    delete from {{ this }}
+    where {{ dbt.concat(these) }} in (
+        select {{ dbt.concat(landed) }}
+        from {{ source_relation }}
+        where {{ loaded_since_last_build('_loaded_at') }}
+    )
+    {%- else -%}
+    select 1 as nothing_to_delete
+    {%- endif -%}
+{%- endmacro -%}
+
+
+{#-
     changed_email_ids() -> a select of `internet_message_id`
 
     The emails with a mailbox copy landed, changed or flagged removed since this model's last
@@ -362,4 +391,31 @@
 -- depends_on (address_rules_fingerprint): {{ ref('int_account_domains') }}
 -- depends_on (changed_email_days): {{ ref('stg_graph__messages') }}
 {# the model's SQL starts on a line of its own #}{{ '\n' }}
+{%- endmacro -%}
+
+
+
+{#-
+    computed_first() -> the keyword that makes the engine compute a CTE once, before the rest
+    of the query (`as {{ computed_first() }} (...)`): `materialized` on DuckDB and Postgres,
+    nothing elsewhere (Spark has no such hint).
+
+    An incremental model that keeps the rows of the changed emails of a table of tens of
+    millions (`where internet_message_id in (changed ids)`) needs it on DuckDB: the engine
+    cannot tell how few ids there are, joins the whole table with the rest of the query first
+    and filters last (int_email_participants after one more day: 4.4 s, 0.1 s with it).
+-#}
+{%- macro computed_first() -%}
+    {{ return(adapter.dispatch('computed_first', 'account_engagement')()) }}
+{%- endmacro -%}
+
+{%- macro default__computed_first() -%}
+{%- endmacro -%}
+
+{%- macro duckdb__computed_first() -%}
+    materialized
+{%- endmacro -%}
+
+{%- macro postgres__computed_first() -%}
+    materialized
 {%- endmacro -%}

@@ -16,7 +16,7 @@ emails as (
 ),
 
 {% if increment_only %}
-changed_participants as (
+changed_participants as {{ computed_first() }} (
 
     -- the participants of the changed emails (rebuilt first): the pre-hook deleted their rows
     select * from {{ ref('int_email_participants') }}

@@ -18,11 +18,12 @@ address_accounts as (
 
 ),
 
-email_roles as (
+email_roles as {{ computed_first() if increment_only }} (
 
     select * from {{ ref('int_email_roles') }}
     {%- if increment_only %}
-    -- the roles of the changed emails (rebuilt first): the pre-hook deleted their rows here
+    -- the roles of the changed emails (rebuilt first): the pre-hook deleted their rows here;
+    -- computed first (a few thousand rows), or the engine would join all roles first
     where internet_message_id in ({{ changed_email_ids() }})
     {%- endif %}
 

@@ -29,7 +29,8 @@ from loaders.schema import CRM_SCHEMA, GRAPH_SCHEMA, LOADER_SCHEMA, RAW_DDL
 ROOT = Path(__file__).resolve().parents[2]
 AS_OF = date(2026, 6, 30)
 MAILBOXES, ACCOUNTS, CONTACTS, PER_MAILBOX = 8, 20, 80, 600
-COMPARED = ("int_emails", "int_email_roles", "int_email_participants",
+COMPARED = ("stg_graph__events", "stg_graph__event_attendees", "int_meeting_participants",
+            "int_emails", "int_email_roles", "int_email_participants",
             "int_account_email_people_days", "int_account_email_people_periods",
             "int_email_account_interactions", "int_account_email_replies", "office")
 LATER = "now()::timestamp + interval 1 hour"
@@ -92,6 +93,18 @@ def _land_changes(path: Path) -> None:
             where "from".emailAddress.address like 'u%'
               and "toRecipients"[1].emailAddress.address like 'c%'
               and hash(id) % 3 = 0 and not _removed""")
+        # calendars: occurrences gone, and occurrences changed in place (the loader replaces
+        # the row: one attendee fewer, moved an hour later)
+        events = f"{GRAPH_SCHEMA}.events"
+        con.execute(f"""update {events} set _removed = true, _loaded_at = {LATER}
+            where hash(id) % 17 = 0 and not _removed""")
+        con.execute(f"""update {events}
+            set attendees = attendees[2:],
+                "start" = struct_pack("dateTime" := strftime(
+                    "start"."dateTime"::timestamp + interval 1 hour, '%Y-%m-%dT%H:%M:%S'),
+                    "timeZone" := "start"."timeZone"),
+                _loaded_at = {LATER}
+            where hash(id) % 11 = 1 and not _removed and len(attendees) > 1""")
         land_days(con, AS_OF + timedelta(days=1), 1, MAILBOXES, PER_MAILBOX, CONTACTS,
                   ACCOUNTS, salt=2000)
 
@@ -137,6 +150,7 @@ def test_incremental_build_equals_full_refresh_and_empties_after_removal(tmp_pat
     # the changes changed something, so the equality above is not the trivial one
     assert _differences(before, full, "int_email_roles")[1] > 0
     assert _differences(before, full, "office")[1] > 0
+    assert _differences(before, full, "stg_graph__event_attendees")[1] > 0
 
     # a new CRM contact, an address on old mail of no account until now: the address rules
     # change, so the email models rebuild whole and bring its old emails in

@@ -1,14 +1,28 @@
 {#- A table, unlike the other staging models: its tests and three intermediate models read
-    it, and each read of a view would redo the work (the attendee lists unnested)
-    over every calendar copy -#}
-{{ config(materialized='table') }}
+    it, and each read of a view would redo the work (the attendee lists unnested) over every
+    calendar copy. Incremental: a build unnests only the calendar copies landed since the last
+    one (a changed copy replaces its rows, a removed one takes them away). -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook=[
+        "{{ empty_when_upstream_is_empty(source('graph', 'events')) }}",
+        "{{ delete_landed_rows(source('graph', 'events'),
+            [('mailbox_id', '_mailbox_id'), ('event_id', 'id')]) }}",
+    ],
+) }}
 
 with
 
 source as (
 
     select * from {{ source('graph', 'events') }}
-    where not coalesce(_removed, false)
+    where
+        not coalesce(_removed, false)
+        -- in an incremental build, the calendar copies landed since the last one (the
+        -- pre-hooks deleted their rows here); in a full build, all
+        and {{ loaded_since_last_build('_loaded_at') }}
 
 ),
 
@@ -22,7 +36,8 @@ attendees as (
         {{ struct_field('attendee_list.attendee', 'type') }} as attendee_type,
         {{ struct_field('attendee_list.attendee', 'status.response') }} as response,
         {{ struct_field('attendee_list.attendee', 'emailAddress.address') }} as attendee_address,
-        {{ struct_field('attendee_list.attendee', 'emailAddress.name') }} as attendee_name
+        {{ struct_field('attendee_list.attendee', 'emailAddress.name') }} as attendee_name,
+        source._loaded_at as loaded_at
     from source
     {{ unnest_struct_list(
         'source.attendees', 'attendee_list', 'attendee', 'attendee_position'
@@ -44,7 +59,10 @@ renamed as (
         lower(attendee_type) as attendee_type,
         lower(response) as response,
         nullif(lower(trim(attendee_address)), '') as attendee_address,
-        attendee_name
+        attendee_name,
+
+        ---------- load metadata
+        loaded_at
 
     from attendees
 
