@@ -419,3 +419,22 @@
 {%- macro postgres__computed_first() -%}
     materialized
 {%- endmacro -%}
+
+
+
+{#-
+    row_key_hash(columns) -> a SQL expression: one 64-bit hash of the columns' values (null
+    included), or '' where the engine has no such function (DuckDB's `hash()`). Equal values
+    give equal hashes; unequal values almost never do. The key tests group by it first.
+-#}
+{%- macro row_key_hash(columns) -%}
+    {{ return(adapter.dispatch('row_key_hash', 'account_engagement')(columns)) }}
+{%- endmacro -%}
+
+{%- macro default__row_key_hash(columns) -%}
+    {{ return('') }}
+{%- endmacro -%}
+
+{%- macro duckdb__row_key_hash(columns) -%}
+    {{ return('hash(' ~ (columns | join(', ')) ~ ')') }}
+{%- endmacro -%}

@@ -34,7 +34,25 @@
     {%- set column_list = combination_of_columns | join(', ') -%}
     {%- set watermark = last_build_watermark(landed_since_build_of) -%}
 
-    {%- if watermark is none %}
+    {%- set key_hash = row_key_hash(combination_of_columns) -%}
+
+    {%- if watermark is none and key_hash %}
+    -- two passes where the engine has a fast hash of several columns: grouping tens of
+    -- millions of rows by one number finds the candidate keys (a collision only adds a
+    -- candidate), grouping those few by the columns decides
+    select
+        {{ column_list }},
+        count(*) as n_records
+    from {{ model }}
+    where {{ key_hash }} in (
+        select {{ key_hash }}
+        from {{ model }}
+        group by {{ key_hash }}
+        having count(*) > 1
+    )
+    group by {{ column_list }}
+    having count(*) > 1
+    {%- elif watermark is none %}
     select
         {{ column_list }},
         count(*) as n_records

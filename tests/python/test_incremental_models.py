@@ -184,6 +184,20 @@ def test_incremental_build_equals_full_refresh_and_empties_after_removal(tmp_pat
         con.execute(f"""delete from {GRAPH_SCHEMA}.messages
             where _loaded_at = (select max(_loaded_at) from {GRAPH_SCHEMA}.messages)""")
 
+    # a person-day written twice (an increment that failed to delete its days): the key
+    # test, which groups every row (by one hash first, on DuckDB), must catch it
+    with duckdb.connect(str(incremental)) as con:
+        con.execute("""insert into main.int_account_email_people_days
+            select * from main.int_account_email_people_days limit 1""")
+    failed = _dbt(tmp_path, incremental, AS_OF + timedelta(days=1),
+                  "--select", "int_account_email_people_days", expect_success=False)
+    assert "unique_combination_of_columns_int_account_email_people_days" in failed, failed
+    with duckdb.connect(str(incremental)) as con:
+        con.execute("""create temp table once as
+            select distinct * from main.int_account_email_people_days""")
+        con.execute("delete from main.int_account_email_people_days")
+        con.execute("insert into main.int_account_email_people_days select * from once")
+
     # a sent copy without its sentDateTime landed since the last build: the not-null test,
     # which checks only the copies landed since then, must report it (a warning)
     with duckdb.connect(str(incremental)) as con:
