@@ -133,3 +133,12 @@ materialized
 
 {% macro delete_landed_rows(source_relation, keys) -%}
 {%- endmacro %}
+
+{% macro landed_message_ids() -%}
+select internet_message_id_as_sent from stg_graph__messages
+{%- endmacro %}
+
+{% macro people_per_period(days_relation, days_where) -%}
+select account_id, aggregation_level, period_start, org_contacts, account_contacts
+from {{ days_relation }}
+{%- endmacro %}

@@ -229,3 +229,45 @@
 {%- macro postgres__type_double() -%}
     double precision
 {%- endmacro -%}
+
+
+
+{#-
+    people_per_period(days_relation, days_where) -> a select of (account_id,
+    aggregation_level, period_start, org_contacts, account_contacts)
+
+    Counts each person once per account and period (Year, Month, Week, placed by
+    period_start()) from a relation of people's days (account_id, activity_date, side `org` or
+    `account`, person). `days_where` maps each level to the condition on the days it counts.
+-#}
+{%- macro people_per_period(days_relation, days_where) -%}
+    select
+        account_id,
+        aggregation_level,
+        period_start,
+        sum(case when side = 'org' then people else 0 end) as org_contacts,
+        sum(case when side = 'account' then people else 0 end) as account_contacts
+    from (
+        {%- for level in ['Year', 'Month', 'Week'] %}
+        select
+            account_id,
+            '{{ level }}' as aggregation_level,
+            {{ period_start(level, 'activity_date') }} as period_start,
+            side,
+            count(distinct person) as people
+        from {{ days_relation }}
+        where {{ days_where[level] }}
+        group by
+            account_id,
+            {{ period_start(level, 'activity_date') }},
+            side
+        {%- if not loop.last %}
+        union all
+        {%- endif %}
+        {%- endfor %}
+    ) as people_periods
+    group by
+        account_id,
+        aggregation_level,
+        period_start
+{%- endmacro -%}

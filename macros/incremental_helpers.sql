@@ -135,6 +135,21 @@
 
 
 {#-
+    landed_message_ids() -> a select of `internet_message_id_as_sent`: the ids, as landed, of
+    the copies with an `internetMessageId` landed, changed or flagged removed since this
+    model's last build. Joined on that plain column, it lets the engine filter its scan of
+    the raw messages.
+-#}
+{%- macro landed_message_ids() -%}
+    select distinct internet_message_id_as_sent
+    from {{ ref('stg_graph__messages') }}
+    where
+        {{ loaded_since_last_build('loaded_at') }}
+        and internet_message_id is not null
+{%- endmacro -%}
+
+
+{#-
     changed_email_copies() -> a select of int_email_copies rows
 
     Every copy of the emails changed_email_ids() returns, not only the new ones: the copies
@@ -146,13 +161,7 @@
 {%- macro changed_email_copies() -%}
     select email_copies.*
     from {{ ref('int_email_copies') }} as email_copies
-    inner join (
-        select distinct internet_message_id_as_sent
-        from {{ ref('stg_graph__messages') }}
-        where
-            {{ loaded_since_last_build('loaded_at') }}
-            and internet_message_id is not null
-    ) as landed
+    inner join ({{ landed_message_ids() }}) as landed
         on email_copies.internet_message_id_as_sent = landed.internet_message_id_as_sent
 
     union all
@@ -178,13 +187,7 @@
 {%- macro changed_email_days() -%}
     select distinct cast(messages.sent_at as date) as sent_date
     from {{ ref('stg_graph__messages') }} as messages
-    inner join (
-        select distinct internet_message_id_as_sent
-        from {{ ref('stg_graph__messages') }}
-        where
-            {{ loaded_since_last_build('loaded_at') }}
-            and internet_message_id is not null
-    ) as landed
+    inner join ({{ landed_message_ids() }}) as landed
         on messages.internet_message_id_as_sent = landed.internet_message_id_as_sent
     where messages.sent_at is not null
 

@@ -1,3 +1,8 @@
+{#- the window, and the calendar months and ISO weeks that lie whole in it -#}
+{%- set in_window = 'activity_date between ' ~ window_start_date() ~ ' and ' ~ as_of_date() %}
+{%- set whole_months = whole_periods_in_window('Month') %}
+{%- set whole_weeks = whole_periods_in_window('Week') %}
+
 with
 
 accounts as (
@@ -179,56 +184,27 @@ email_people as (
     where
         (
             calendar_level = 'Month'
-            and calendar_start >= {{ whole_periods_in_window('Month')[0] }}
-            and calendar_end <= {{ whole_periods_in_window('Month')[1] }}
+            and calendar_start >= {{ whole_months[0] }}
+            and calendar_end <= {{ whole_months[1] }}
         )
         or (
             calendar_level = 'Week'
-            and calendar_start >= {{ whole_periods_in_window('Week')[0] }}
-            and calendar_end <= {{ whole_periods_in_window('Week')[1] }}
+            and calendar_start >= {{ whole_weeks[0] }}
+            and calendar_end <= {{ whole_weeks[1] }}
         )
 
     union all
 
     -- the Year, and the first and last month and week, cut to the window: from the days
-    select
-        account_id,
-        aggregation_level,
-        period_start,
-        sum(case when side = 'org' then people else 0 end) as org_contacts,
-        sum(case when side = 'account' then people else 0 end) as account_contacts
-    from (
-        -- each person once per period; a period starts where int_periods starts it: on the
-        -- first day of its month or ISO week, or on the window's first day
-        {%- for level in ['Year', 'Month', 'Week'] %}
-        select
-            account_id,
-            '{{ level }}' as aggregation_level,
-            {{ period_start(level, 'activity_date') }} as period_start,
-            side,
-            count(distinct person) as people
-        -- read by name in each branch: an import CTE read three times would be kept whole
-        -- in memory first (18 M rows at 2,500 mailboxes)
-        from {{ ref('int_account_email_people_days') }}
-        where
-            activity_date between {{ window_start_date() }} and {{ as_of_date() }}
-            {%- if level != 'Year' %}
-            {%- set whole = whole_periods_in_window(level) %}
-            and (activity_date < {{ whole[0] }} or activity_date > {{ whole[1] }})
-            {%- endif %}
-        group by
-            account_id,
-            {{ period_start(level, 'activity_date') }},
-            side
-        {%- if not loop.last %}
-        union all
-        {%- endif %}
-        {%- endfor %}
-    ) as people_periods
-    group by
-        account_id,
-        aggregation_level,
-        period_start
+    -- (int_account_email_people_days is read by name in each level's branch: an import CTE
+    -- read three times would be kept whole in memory first, 18 M rows at 2,500 mailboxes)
+    {{ people_per_period(ref('int_account_email_people_days'), {
+        'Year': in_window,
+        'Month': in_window ~ ' and (activity_date < ' ~ whole_months[0]
+            ~ ' or activity_date > ' ~ whole_months[1] ~ ')',
+        'Week': in_window ~ ' and (activity_date < ' ~ whole_weeks[0]
+            ~ ' or activity_date > ' ~ whole_weeks[1] ~ ')',
+    }) }}
 
 ),
 
@@ -258,31 +234,9 @@ meeting_people_days as (
 
 meeting_people as (
 
-    select
-        account_id,
-        aggregation_level,
-        period_start,
-        sum(case when side = 'org' then 1 else 0 end) as org_contacts,
-        sum(case when side = 'account' then 1 else 0 end) as account_contacts
-    from (
-        -- each person once per period
-        {%- for level in ['Year', 'Month', 'Week'] %}
-        select distinct
-            account_id,
-            '{{ level }}' as aggregation_level,
-            {{ period_start(level, 'activity_date') }} as period_start,
-            side,
-            person
-        from meeting_people_days
-        {%- if not loop.last %}
-        union all
-        {%- endif %}
-        {%- endfor %}
-    ) as people_periods
-    group by
-        account_id,
-        aggregation_level,
-        period_start
+    {{ people_per_period('meeting_people_days', {
+        'Year': '1 = 1', 'Month': '1 = 1', 'Week': '1 = 1',
+    }) }}
 
 ),
 
