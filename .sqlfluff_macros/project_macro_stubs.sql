@@ -142,3 +142,18 @@ select internet_message_id_as_sent from stg_graph__messages
 select account_id, aggregation_level, period_start, org_contacts, account_contacts
 from {{ days_relation }}
 {%- endmacro %}
+
+{% macro person_side(participants) -%}
+{{ participants }}.side
+{%- endmacro %}
+
+{% macro person_key(participants) -%}
+{{ participants }}.person
+{%- endmacro %}
+
+{% macro counts_for_account(participants, interactions) -%}
+{{ participants }}.account_id = {{ interactions }}.account_id
+{%- endmacro %}
+
+{% macro landed_rows_model(source_name, table_name, keys) -%}
+{%- endmacro %}

@@ -271,3 +271,31 @@
         aggregation_level,
         period_start
 {%- endmacro -%}
+
+
+
+{#-
+    The people of an account's email or meeting (METRICS.md): the org mailboxes' users (a
+    user's mail and UPN are one person) and the account's own addresses; an address of another
+    account on it is not this account's. For a join of interactions (one row per email or
+    meeting and account) with participants (one row per email or meeting and address):
+    person_side(participants) -> 'org' or 'account'; person_key(participants) -> the user id
+    or the address; counts_for_account(participants, interactions) -> the join's condition.
+-#}
+{%- macro person_side(participants) -%}
+    case
+        when {{ participants }}.org_user_id is not null then 'org'
+        else 'account'
+    end
+{%- endmacro -%}
+
+{%- macro person_key(participants) -%}
+    coalesce({{ participants }}.org_user_id, {{ participants }}.address)
+{%- endmacro -%}
+
+{%- macro counts_for_account(participants, interactions) -%}
+    (
+        {{ participants }}.org_user_id is not null
+        or {{ participants }}.account_id = {{ interactions }}.account_id
+    )
+{%- endmacro -%}

@@ -441,3 +441,27 @@
 {%- macro duckdb__row_key_hash(columns) -%}
     {{ return('hash(' ~ (columns | join(', ')) ~ ')') }}
 {%- endmacro -%}
+
+
+
+{#-
+    landed_rows_model(source_name, table_name, keys) -> the config of an incremental staging
+    table of a raw table the loader updates in place (the calendar staging tables): append,
+    failing on a schema change; before each build it empties itself when the raw table is
+    empty (`remove graph`) and deletes the rows of the keys landed since (delete_landed_rows).
+    The model reads only the raw rows landed since its last build (loaded_since_last_build).
+-#}
+{%- macro landed_rows_model(source_name, table_name, keys) -%}
+    {#- the hooks are rendered when they run (a hook rendered at parse time is never
+        incremental) -#}
+    {%- set raw = "source('" ~ source_name ~ "', '" ~ table_name ~ "')" -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=[
+            "{{ empty_when_upstream_is_empty(" ~ raw ~ ") }}",
+            "{{ delete_landed_rows(" ~ raw ~ ", " ~ (keys | tojson) ~ ") }}",
+        ],
+    ) }}
+{%- endmacro -%}

@@ -36,18 +36,13 @@ people as (
     select
         email_interactions.account_id,
         email_interactions.sent_date as activity_date,
-        case
-            when email_participants.org_user_id is not null then 'org'
-            else 'account'
-        end as side,
-        coalesce(email_participants.org_user_id, email_participants.address) as person,
+        {{ person_side('email_participants') }} as side,
+        {{ person_key('email_participants') }} as person,
         email_interactions.loaded_at
     from email_interactions
     inner join email_participants
         on email_interactions.internet_message_id = email_participants.internet_message_id
-    where
-        email_participants.org_user_id is not null
-        or email_participants.account_id = email_interactions.account_id
+    where {{ counts_for_account('email_participants', 'email_interactions') }}
 
 ),
 

@@ -214,21 +214,15 @@ meeting_people_days as (
     select distinct
         meeting_interactions.account_id,
         meeting_interactions.start_date as activity_date,
-        case
-            when meeting_participants.org_user_id is not null then 'org'
-            else 'account'
-        end as side,
-        coalesce(meeting_participants.org_user_id, meeting_participants.address) as person
+        {{ person_side('meeting_participants') }} as side,
+        {{ person_key('meeting_participants') }} as person
     from meeting_interactions
     inner join meeting_participants
         on meeting_interactions.meeting_id = meeting_participants.meeting_id
     where
         -- the window's bounds as constants, which the engine prunes with
         meeting_interactions.start_date between {{ window_start_date() }} and {{ as_of_date() }}
-        and (
-            meeting_participants.org_user_id is not null
-            or meeting_participants.account_id = meeting_interactions.account_id
-        )
+        and {{ counts_for_account('meeting_participants', 'meeting_interactions') }}
 
 ),
 

@@ -2,16 +2,7 @@
     it, and each read of a view would redo the work (the attendee lists unnested) over every
     calendar copy. Incremental: a build unnests only the calendar copies landed since the last
     one (a changed copy replaces its rows, a removed one takes them away). -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook=[
-        "{{ empty_when_upstream_is_empty(source('graph', 'events')) }}",
-        "{{ delete_landed_rows(source('graph', 'events'),
-            [('mailbox_id', '_mailbox_id'), ('event_id', 'id')]) }}",
-    ],
-) }}
+{{ landed_rows_model('graph', 'events', [['mailbox_id', '_mailbox_id'], ['event_id', 'id']]) }}
 
 with
 

@@ -4,16 +4,7 @@
     copies landed since the last one (a changed copy replaces its row, a removed one takes it
     away). After editing the seed windows_time_zones, rebuild it with
     `dbt build --full-refresh --select stg_graph__events+`. -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    pre_hook=[
-        "{{ empty_when_upstream_is_empty(source('graph', 'events')) }}",
-        "{{ delete_landed_rows(source('graph', 'events'),
-            [('mailbox_id', '_mailbox_id'), ('event_id', 'id')]) }}",
-    ],
-) }}
+{{ landed_rows_model('graph', 'events', [['mailbox_id', '_mailbox_id'], ['event_id', 'id']]) }}
 
 with
 
