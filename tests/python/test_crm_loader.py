@@ -134,3 +134,17 @@ def test_locked_warehouse_says_so_and_exits_2(warehouse, crm_files):
     assert result.returncode == 2, result.stderr
     assert f"is open in another process (process {holder.pid})" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_failed_compaction_keeps_the_load_and_says_so(warehouse, crm_files, monkeypatch,
+                                                        capsys):
+    def full_disk(con):
+        raise duckdb.IOException("Could not write file: No space left on device")
+
+    monkeypatch.setattr("loaders.cli.compact", full_disk)
+    assert main(["crm", "--accounts", str(crm_files[0]), "--contacts", str(crm_files[1])]) == 0
+    err = capsys.readouterr().err
+    assert "the load is complete, but compacting the warehouse failed" in err
+    assert "No space left on device" in err
+    assert "Traceback" not in err
+    assert rows(warehouse, "select count(*) from raw_crm.accounts") == [(2,)]
