@@ -50,10 +50,19 @@
     {%- if not (model_name and execute) -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set built = adapter.get_relation(
-        database=target.database, schema=target.schema, identifier=model_name
-    ) -%}
+    {%- set built = relation_named(model_name) -%}
     {{ return(none if built is none else max_value_of(built, 'loaded_at')) }}
+{%- endmacro -%}
+
+
+{#-
+    relation_named(model_name) -> the relation of that name in the target schema, or none
+    when it does not exist (yet)
+-#}
+{%- macro relation_named(model_name) -%}
+    {{ return(adapter.get_relation(
+        database=target.database, schema=target.schema, identifier=model_name
+    )) }}
 {%- endmacro -%}
 
 

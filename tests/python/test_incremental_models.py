@@ -120,6 +120,16 @@ def _differences(left: Path, right: Path, table: str) -> tuple[int, int, int]:
     return rows, only_left, only_right
 
 
+def _deduplicate_people_days(path: Path) -> None:
+    """Removes what a test planted in int_account_email_people_days."""
+    with duckdb.connect(str(path)) as con:
+        con.execute("""create temp table once as
+            select distinct * from main.int_account_email_people_days
+            where person <> 'someone-landed@example.org'""")
+        con.execute("delete from main.int_account_email_people_days")
+        con.execute("insert into main.int_account_email_people_days select * from once")
+
+
 def test_incremental_build_equals_full_refresh_and_empties_after_removal(tmp_path: Path) -> None:
     incremental = tmp_path / "incremental.duckdb"
     with duckdb.connect(str(incremental)) as con:
@@ -184,19 +194,42 @@ def test_incremental_build_equals_full_refresh_and_empties_after_removal(tmp_pat
         con.execute(f"""delete from {GRAPH_SCHEMA}.messages
             where _loaded_at = (select max(_loaded_at) from {GRAPH_SCHEMA}.messages)""")
 
-    # a person-day written twice (an increment that failed to delete its days): the key
-    # test, which groups every row (by one hash first, on DuckDB), must catch it
+    # a person-day written twice on a day rebuilt since the last build (an increment that
+    # failed to delete that day): the key test, which checks every row of the days holding
+    # a row landed since, must catch it, though the twice-written row itself is old
     with duckdb.connect(str(incremental)) as con:
-        con.execute("""insert into main.int_account_email_people_days
-            select * from main.int_account_email_people_days limit 1""")
+        con.execute("""create temp table planted as
+            select * from main.int_account_email_people_days
+            order by activity_date, account_id, side, person limit 1""")
+        con.execute("insert into main.int_account_email_people_days select * from planted")
+        con.execute(f"""insert into main.int_account_email_people_days
+            select * replace ('someone-landed@example.org' as person,
+                              {LATER} + interval 2 hour as loaded_at)
+            from planted""")
     failed = _dbt(tmp_path, incremental, AS_OF + timedelta(days=1),
                   "--select", "int_account_email_people_days", expect_success=False)
     assert "unique_combination_of_columns_int_account_email_people_days" in failed, failed
+    _deduplicate_people_days(incremental)
+
+    # after the address rules changed, the model was rebuilt whole: its key test checks every
+    # row, not only the days landed since (int_account_email_people_periods, not rebuilt
+    # here, still holds the former rules)
     with duckdb.connect(str(incremental)) as con:
-        con.execute("""create temp table once as
-            select distinct * from main.int_account_email_people_days""")
-        con.execute("delete from main.int_account_email_people_days")
-        con.execute("insert into main.int_account_email_people_days select * from once")
+        con.execute(f"""insert into {CRM_SCHEMA}.contacts by name
+            select 'C-newer' as contact_id, 'A2' as account_id,
+                'newer@example.org' as email, 'later.csv' as _source_file,
+                {LATER} as _loaded_at""")
+    _dbt(tmp_path, incremental, AS_OF + timedelta(days=1),
+         "--select", "int_account_email_people_days")
+    with duckdb.connect(str(incremental)) as con:
+        con.execute("""insert into main.int_account_email_people_days
+            select * from main.int_account_email_people_days
+            order by activity_date, account_id, side, person limit 1""")
+    failed = _dbt(tmp_path, incremental, AS_OF + timedelta(days=1),
+                  "--select", "int_account_email_people_days", "--resource-type", "test",
+                  expect_success=False)
+    assert "unique_combination_of_columns_int_account_email_people_days" in failed, failed
+    _deduplicate_people_days(incremental)
 
     # a sent copy without its sentDateTime landed since the last build: the not-null test,
     # which checks only the copies landed since then, must report it (a warning)
