@@ -140,6 +140,7 @@
         ) as internet_message_id
     from {{ ref('stg_graph__messages') }}
     where {{ loaded_since_last_build('loaded_at') }}
+    {{ at_most_rows(landed_message_count()) }}
 {%- endmacro -%}
 
 
@@ -155,6 +156,25 @@
     where
         {{ loaded_since_last_build('loaded_at') }}
         and internet_message_id is not null
+    {{ at_most_rows(landed_message_count()) }}
+{%- endmacro -%}
+
+
+{#-
+    landed_message_count() -> how many mailbox copies (rows of stg_graph__messages, removed
+    ones included) landed since this model's last build, read at compile time: a bound on the
+    ids changed_email_ids() and landed_message_ids() return. None in a full build or before
+    execution.
+-#}
+{%- macro landed_message_count() -%}
+    {%- if not (execute and is_incremental()) -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set sql -%}
+        select count(*) from {{ ref('stg_graph__messages') }}
+        where {{ loaded_since_last_build('loaded_at') }}
+    {%- endset -%}
+    {{ return(run_query(sql).columns[0].values()[0]) }}
 {%- endmacro -%}
 
 
@@ -348,7 +368,6 @@
 {%- endmacro -%}
 
 
-
 {#-
     account_email_model(unique_key) -> the config and dependencies of an incremental model that
     keeps only the emails of accounts (int_emails and the models built from it)
@@ -378,7 +397,6 @@
 {%- endmacro -%}
 
 
-
 {#-
     account_days_model(delete_hooks) -> the config and dependencies of an incremental model of
     accounts' days or periods (int_account_email_people_days and what is built from it)
@@ -404,53 +422,6 @@
 -- depends_on (changed_email_days): {{ ref('stg_graph__messages') }}
 {# the model's SQL starts on a line of its own #}{{ '\n' }}
 {%- endmacro -%}
-
-
-
-{#-
-    computed_first() -> the keyword that makes the engine compute a CTE once, before the rest
-    of the query (`as {{ computed_first() }} (...)`): `materialized` on DuckDB and Postgres,
-    nothing elsewhere (Spark has no such hint).
-
-    An incremental model that keeps the rows of the changed emails of a table of tens of
-    millions (`where internet_message_id in (changed ids)`) needs it on DuckDB: the engine
-    cannot tell how few ids there are, joins the whole table with the rest of the query first
-    and filters last (int_email_participants after one more day: 4.4 s, 0.1 s with it).
--#}
-{%- macro computed_first() -%}
-    {{ return(adapter.dispatch('computed_first', 'account_engagement')()) }}
-{%- endmacro -%}
-
-{%- macro default__computed_first() -%}
-{%- endmacro -%}
-
-{%- macro duckdb__computed_first() -%}
-    materialized
-{%- endmacro -%}
-
-{%- macro postgres__computed_first() -%}
-    materialized
-{%- endmacro -%}
-
-
-
-{#-
-    row_key_hash(columns) -> a SQL expression: one 64-bit hash of the columns' values (null
-    included), or '' where the engine has no such function (DuckDB's `hash()`). Equal values
-    give equal hashes; unequal values almost never do. The key tests group by it first.
--#}
-{%- macro row_key_hash(columns) -%}
-    {{ return(adapter.dispatch('row_key_hash', 'account_engagement')(columns)) }}
-{%- endmacro -%}
-
-{%- macro default__row_key_hash(columns) -%}
-    {{ return('') }}
-{%- endmacro -%}
-
-{%- macro duckdb__row_key_hash(columns) -%}
-    {{ return('hash(' ~ (columns | join(', ')) ~ ')') }}
-{%- endmacro -%}
-
 
 
 {#-

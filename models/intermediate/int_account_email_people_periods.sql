@@ -13,13 +13,6 @@
 {%- set week_end = 'cast(' ~ dbt.dateadd('day', 6, 'calendar_start') ~ ' as date)' %}
 
 with
-
-people_days as (
-
-    select * from {{ ref('int_account_email_people_days') }}
-
-),
-
 {%- if increment_only %}
 
 changed_days as (
@@ -28,6 +21,24 @@ changed_days as (
 
 ),
 {%- endif %}
+
+people_days as (
+
+    select * from {{ ref('int_account_email_people_days') }}
+    {%- if increment_only %}
+    -- the days of the changed months and weeks (read once here, for both levels)
+    where
+        {{ calendar_period_start('Month', 'activity_date') }} in (
+            select {{ calendar_period_start('Month', 'changed_days.sent_date') }}
+            from changed_days
+        )
+        or {{ calendar_period_start('Week', 'activity_date') }} in (
+            select {{ calendar_period_start('Week', 'changed_days.sent_date') }}
+            from changed_days
+        )
+    {%- endif %}
+
+),
 
 people_periods as (
 
