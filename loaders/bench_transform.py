@@ -233,9 +233,17 @@ def land_days(con: duckdb.DuckDBPyConnection, first_day: date, days: int, mailbo
         from copies""")
 
 
+def _connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """The warehouse, with DuckDB's progress bar only on a terminal (in a log, each redraw of
+    the bar is another line)."""
+    con = duckdb.connect(str(path), read_only=read_only)
+    con.execute(f"set enable_progress_bar = {str(sys.stderr.isatty()).lower()}")
+    return con
+
+
 def the_limit(path: Path) -> float:
     """Seconds for one DuckDB pass aggregating the raw messages once."""
-    with duckdb.connect(str(path), read_only=True) as con:
+    with _connect(path, read_only=True) as con:
         started = time.perf_counter()
         con.execute(f"""
             select
@@ -257,7 +265,7 @@ def the_limit(path: Path) -> float:
 def land_year(path: Path, mailboxes: int, messages_per_mailbox: int, accounts: int,
               contacts: int, as_of: date) -> None:
     """A fresh warehouse with the raw tables and one year ending on `as_of`."""
-    with duckdb.connect(str(path)) as con:
+    with _connect(path) as con:
         con.execute("set memory_limit = ?",
                     [os.environ.get("DUCKDB_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT])
         for statement in RAW_DDL:
@@ -270,7 +278,7 @@ def land_year(path: Path, mailboxes: int, messages_per_mailbox: int, accounts: i
 
 def land_next_day(path: Path, mailboxes: int, messages_per_mailbox: int, accounts: int,
                   contacts: int, day: date) -> None:
-    with duckdb.connect(str(path)) as con:
+    with _connect(path) as con:
         land_days(con, day, 1, mailboxes, messages_per_mailbox, contacts, accounts, salt=2000)
         compact(con)
 
@@ -313,7 +321,7 @@ def dbt_build(path: Path, workdir: Path, as_of: date, label: str,
 
 
 def counts(path: Path) -> dict[str, int]:
-    with duckdb.connect(str(path), read_only=True) as con:
+    with _connect(path, read_only=True) as con:
         return {
             table: con.execute(f"select count(*) from {table}").fetchone()[0]
             for table in (f"{GRAPH_SCHEMA}.messages", f"{GRAPH_SCHEMA}.events",

@@ -38,6 +38,8 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
         raise BadInput(f"cannot open the warehouse {path}: {text.splitlines()[0]}") from None
     # The loader needs little memory; keep DuckDB's share modest (the same setting as dbt's).
     con.execute("set memory_limit = ?", [os.environ.get("DUCKDB_MEMORY_LIMIT") or "4GB"])
+    # The loader reports its own progress (loaders/progress.py); DuckDB's bar would cut in.
+    con.execute("set enable_progress_bar = false")
     for statement in RAW_DDL:
         con.execute(statement)
     return con
