@@ -154,7 +154,6 @@ meeting_figures as (
         account_id,
         aggregation_level,
         period_start,
-        count(*) as meetings,
         sum(case when is_to_account then 1 else 0 end) as meetings_to_account,
         sum(case when is_from_account then 1 else 0 end) as meetings_from_account,
         avg(duration_minutes) as average_meeting_minutes,
@@ -265,7 +264,6 @@ joined as (
         account_periods.engagement_start_date,
         coalesce(email_figures.emails_to_account, 0) as emails_to_account,
         coalesce(email_figures.emails_from_account, 0) as emails_from_account,
-        coalesce(meeting_figures.meetings, 0) as meetings,
         coalesce(meeting_figures.meetings_to_account, 0) as meetings_to_account,
         coalesce(meeting_figures.meetings_from_account, 0) as meetings_from_account,
         coalesce(email_people.org_contacts, 0) as email_org_contacts,
@@ -338,18 +336,23 @@ with_recency as (
 
 scored as (
 
+    -- every figure the score reads is published in the row: its meetings are those the org
+    -- or the account organized (a meeting a third party organized counts only through the
+    -- people involved and the recency), and a row with no email and no meeting to or from
+    -- the account scores 0
     select
         *,
         {{ engagement_score(
             components=[
                 ('emails_to_account', 'emails_to_account'),
                 ('emails_from_account', 'emails_from_account'),
-                ('meetings', 'meetings'),
+                ('meetings', 'meetings_to_account + meetings_from_account'),
                 ('account_contacts', 'email_account_contacts + meeting_account_contacts'),
                 ('org_contacts', 'email_org_contacts + meeting_org_contacts'),
             ],
             recency='recency',
-            active='emails_to_account + emails_from_account + meetings > 0',
+            active='emails_to_account + emails_from_account'
+                ~ ' + meetings_to_account + meetings_from_account > 0',
             partition_by='aggregation_level, period_start',
         ) }} as engagement_score
     from with_recency

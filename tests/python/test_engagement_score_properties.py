@@ -1,12 +1,12 @@
 """Property test of EngagementScore (shared/METRICS.md, "EngagementScore"), end to end.
 
 Hypothesis builds small random organisations (2-3 org mailboxes, 3-4 accounts with 1-3
-contacts each, a few emails and meetings inside the window), writes them straight into the
-raw tables of a temporary DuckDB file, runs the models up to `office` with dbt's in-process
-runner and checks on `office`:
+contacts each, a few emails and meetings inside the window, some meetings organized by a
+third party), writes them straight into the raw tables of a temporary DuckDB file, runs the
+models up to `office` with dbt's in-process runner and checks on `office`:
 
 - bounds: EngagementScore is an integer in 0-100 on every row;
-- zero: a row with no email and no meeting in its period scores 0;
+- zero: a row with no email and no meeting to or from the account in its period scores 0;
 - dominance: an account at least as high as another on every figure of the Year row
   scores at least as high (so the account highest on every figure scores highest);
 - monotonicity: one more email, one more meeting, one more account contact on an email, or
@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 AS_OF = date(2026, 6, 30)
 WINDOW_DAYS = 365
 ORG_DOMAIN = "org.test"
+THIRD_PARTY_ORGANIZER = "host@partner-agency.test"  # of no account and not an org address
 
 YEAR_FIGURES = (
     "NoOfEmails_ToAccount",
@@ -71,6 +72,9 @@ class Meeting:
     contacts: tuple[int, ...]
     days_ago: int
     minutes: int
+    # organized by a third party (neither the org nor the account): a meeting with the
+    # account, to it or from it neither
+    third_party: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,7 @@ def orgs(draw: st.DrawFn) -> Org:
             contacts=draw_meeting(contacts_of(account)),
             days_ago=draw_meeting(st.integers(0, WINDOW_DAYS - 1)),
             minutes=draw_meeting(st.sampled_from([15, 30, 45, 60, 90])),
+            third_party=draw_meeting(st.sampled_from([False, False, True])),
         )
 
     return Org(
@@ -190,7 +195,10 @@ def raw_rows(org: Org) -> dict[str, list[dict]]:
         start += timedelta(hours=10, minutes=n)
         end = start + timedelta(minutes=meeting.minutes)
         account_side = [_contact_address(meeting.account, c) for c in meeting.contacts]
-        if meeting.organized_by_account:
+        if meeting.third_party:
+            organizer = THIRD_PARTY_ORGANIZER
+            attendees = [_user_address(meeting.user), *account_side]
+        elif meeting.organized_by_account:
             organizer, attendees = account_side[0], [_user_address(meeting.user)]
             attendees += account_side[1:]
         else:
