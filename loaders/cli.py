@@ -14,11 +14,11 @@ from pathlib import Path
 
 import duckdb
 
-from loaders import crm, graph, leadspace
+from loaders import crm, export, graph, leadspace
 from loaders.errors import BadInput, LoadFailed
 from loaders.leadspace_client import LeadspaceClient
 from loaders.schema import GRAPH_SCHEMA, LEADSPACE_SCHEMA, LOADER_SCHEMA
-from loaders.settings import GraphSettings, LeadspaceSettings, duckdb_path
+from loaders.settings import GraphSettings, LeadspaceSettings, PostgresSettings, duckdb_path
 from loaders.warehouse import compact, connect
 
 log = logging.getLogger("loaders")
@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ls_cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    export_cmd = commands.add_parser(
+        "export", help="copy every raw table of the warehouse to another engine (replacing it)"
+    )
+    export_cmd.add_argument("--target", required=True, choices=["postgres", "spark"])
+    export_cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     remove_cmd = commands.add_parser("remove", help="delete an enrichment's landed data")
     remove_cmd.add_argument("enrichment", choices=["graph", "leadspace"])
     return parser
@@ -111,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "export":  # reads the warehouse; never opens it for writing
+        return _export(args)
     if args.command == "graph":  # settings first: no warehouse lock held while they are wrong
         settings = GraphSettings.from_env()
     elif args.command == "leadspace":
@@ -166,6 +174,26 @@ def _dispatch(args: argparse.Namespace) -> int:
             )
     finally:
         con.close()
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    if args.target == "spark":
+        raise BadInput(
+            "Spark export is not available yet in this version; --target postgres is."
+        )
+    settings = PostgresSettings.from_env()
+    path = duckdb_path()
+    result = export.export_postgres(path, settings, show_progress=not args.no_progress)
+    for table, rows in result.tables:
+        print(f"{table}: {rows:,} {'row' if rows == 1 else 'rows'} copied")
+    for table in result.recreated:
+        print(f"{table}: its columns changed, so it was recreated (with the views on it: run "
+              "dbt build --target postgres)")
+    print(
+        f"exported {len(result.tables)} raw tables ({result.rows:,} rows) from {path} to "
+        f"Postgres at {settings.address}, database {settings.dbname}, in {result.seconds:.1f}s"
+    )
     return 0
 
 

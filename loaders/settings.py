@@ -60,3 +60,42 @@ class LeadspaceSettings:
             api_url=os.environ.get("LEADSPACE_API_URL", "https://apigw.leadspace.com").rstrip("/"),
             token=token,
         )
+
+
+@dataclass(frozen=True)
+class PostgresSettings:
+    """The `postgres` target's connection (the same POSTGRES_* settings profiles.yml reads)."""
+
+    host: str
+    port: int
+    user: str
+    dbname: str
+    password: str = field(repr=False)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @classmethod
+    def from_env(cls) -> PostgresSettings:
+        missing = [name for name in ("POSTGRES_USER", "POSTGRES_DB") if not os.environ.get(name)]
+        if missing:
+            raise BadInput(
+                f"{' and '.join(missing)} not set: export the Postgres user and database to "
+                "copy the raw tables into (and POSTGRES_HOST, POSTGRES_PORT, POSTGRES_PASSWORD "
+                "as needed; see README, 'PostgreSQL')."
+            )
+        port_text = os.environ.get("POSTGRES_PORT") or "5432"
+        try:
+            port = int(port_text)
+        except ValueError:
+            port = 0
+        if not 0 < port < 65536:
+            raise BadInput(f"POSTGRES_PORT={port_text!r} is not a port number (1 to 65535).")
+        return cls(
+            host=os.environ.get("POSTGRES_HOST") or "127.0.0.1",
+            port=port,
+            user=os.environ["POSTGRES_USER"],
+            dbname=os.environ["POSTGRES_DB"],
+            password=os.environ.get("POSTGRES_PASSWORD", ""),
+        )

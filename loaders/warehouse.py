@@ -24,8 +24,32 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
     """
     if not path.parent.exists():
         raise BadInput(f"DUCKDB_PATH points into {path.parent}, which does not exist.")
+    con = _open(path, read_only=False)
+    # The loader needs little memory; keep DuckDB's share modest (the same setting as dbt's).
+    con.execute("set memory_limit = ?", [os.environ.get("DUCKDB_MEMORY_LIMIT") or "4GB"])
+    # The loader reports its own progress (loaders/progress.py); DuckDB's bar would cut in.
+    con.execute("set enable_progress_bar = false")
+    for statement in RAW_DDL:
+        con.execute(statement)
+    return con
+
+
+def connect_read_only(path: Path) -> duckdb.DuckDBPyConnection:
+    """Open an existing warehouse for reading (an export): other readers may hold it too, a
+    writer (a load, a dbt run) may not."""
+    if not path.is_file():
+        raise BadInput(
+            f"there is no warehouse at {path}: set DUCKDB_PATH to the warehouse file, or land "
+            "data first (python -m loaders crm / graph)."
+        )
+    con = _open(path, read_only=True)
+    con.execute("set enable_progress_bar = false")
+    return con
+
+
+def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     try:
-        con = duckdb.connect(str(path))
+        return duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:
         text = str(exc)
         if "lock" in text.lower():
@@ -36,13 +60,11 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
                 "a BI tool or a duckdb shell) and run again. Nothing was changed."
             ) from None
         raise BadInput(f"cannot open the warehouse {path}: {text.splitlines()[0]}") from None
-    # The loader needs little memory; keep DuckDB's share modest (the same setting as dbt's).
-    con.execute("set memory_limit = ?", [os.environ.get("DUCKDB_MEMORY_LIMIT") or "4GB"])
-    # The loader reports its own progress (loaders/progress.py); DuckDB's bar would cut in.
-    con.execute("set enable_progress_bar = false")
-    for statement in RAW_DDL:
-        con.execute(statement)
-    return con
+    except duckdb.Error as exc:  # not a DuckDB file, a newer storage version, ...
+        if not read_only:
+            raise
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BadInput(f"cannot open the warehouse {path}: {text}") from None
 
 
 # DuckDB merges adjacent, partly filled row groups when it checkpoints, but at most

@@ -85,3 +85,22 @@ def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
         raise AssertionError(f"the demo failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     (workdir / "demo.log").write_text(result.stdout)
     return workdir
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[object]:
+    """A throwaway PostgreSQL 15 server for the session (tests/python/postgres_server.py):
+    127.0.0.1 on a free port, its own temporary folder, stopped and removed at the end. Skips
+    the test, with the reason, where no server can be started (no binaries). `.env()` gives
+    its POSTGRES_* settings; `.create_database(name)` a fresh database of a test's own."""
+    from postgres_server import PostgresServer, PostgresUnavailable
+
+    server = PostgresServer()
+    try:
+        server.start()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"no PostgreSQL server for this test: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()

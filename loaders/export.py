@@ -1,0 +1,407 @@
+"""`python -m loaders export --target postgres`: copy every raw table of the DuckDB warehouse
+into PostgreSQL, for the `postgres` dbt target (README, 'PostgreSQL').
+
+What is copied: every table of the warehouse's schemas whose names start with `raw_`
+(raw_crm, raw_graph, raw_leadspace, raw_loader, and any raw table added later), found in
+DuckDB's information_schema, into the Postgres schemas and tables of the same names.
+
+How: DuckDB reads each table (read-only: loads and dbt runs are never blocked for long by an
+export, but a writer holding the file blocks the export) and streams it as Arrow batches,
+every value already rendered as text in Postgres' input syntax (nested values as DuckDB's
+`to_json()`); pyarrow writes each batch as CSV, and psycopg2 feeds the stream to one
+`COPY ... FROM STDIN WITH (FORMAT csv, HEADER true)` per table. Only a batch (20,000 rows) is
+in memory at a time, whatever the table's size.
+
+Replacing: the whole copy is one Postgres transaction. A table whose columns are unchanged is
+truncated and refilled (views on it, such as dbt's staging views, stay valid); a table whose
+columns changed is dropped (with the views on it: the next `dbt build --target postgres`
+recreates them) and created again. Until the commit, readers see the previous copy (or wait
+for the new one); after it, the new one; never half of either. A failure rolls everything
+back. Running the export twice gives identical tables.
+
+Types: VARCHAR -> text, BOOLEAN -> boolean, integers -> smallint / integer / bigint (HUGEINT
+and unsigned 64-bit -> numeric), DOUBLE -> double precision, FLOAT -> real, DECIMAL(p,s) ->
+numeric(p,s), DATE -> date, TIMESTAMP -> timestamp, TIMESTAMPTZ -> timestamptz, INTERVAL ->
+interval, UUID -> uuid, BLOB -> bytea; STRUCT, LIST, ARRAY, MAP, UNION and JSON -> jsonb
+holding the JSON of DuckDB's to_json() (field names kept; a list of structs is a JSON array;
+SQL null stays SQL null); anything else -> text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+from loaders.errors import BadInput, LoadFailed
+from loaders.progress import progress_bar
+from loaders.settings import PostgresSettings
+from loaders.warehouse import connect_read_only
+
+RAW_PREFIX = "raw_"
+BATCH_ROWS = 20_000
+COPY_CHUNK = 1 << 20  # bytes psycopg2 asks the stream for at a time
+
+# DuckDB type -> Postgres type (as Postgres' format_type() spells it, so that an existing
+# table's columns can be compared with the wanted ones).
+_SIMPLE_TYPES: dict[str, str] = {
+    "VARCHAR": "text",
+    "BOOLEAN": "boolean",
+    "TINYINT": "smallint",
+    "SMALLINT": "smallint",
+    "INTEGER": "integer",
+    "BIGINT": "bigint",
+    "HUGEINT": "numeric",
+    "UTINYINT": "smallint",
+    "USMALLINT": "integer",
+    "UINTEGER": "bigint",
+    "UBIGINT": "numeric",
+    "UHUGEINT": "numeric",
+    "BIGNUM": "numeric",
+    "VARINT": "numeric",
+    "FLOAT": "real",
+    "DOUBLE": "double precision",
+    "DATE": "date",
+    "TIME": "time without time zone",
+    "TIME WITH TIME ZONE": "time with time zone",
+    "TIMESTAMP": "timestamp without time zone",
+    "TIMESTAMP_S": "timestamp without time zone",
+    "TIMESTAMP_MS": "timestamp without time zone",
+    "TIMESTAMP_NS": "timestamp without time zone",
+    "TIMESTAMP WITH TIME ZONE": "timestamp with time zone",
+    "INTERVAL": "interval",
+    "UUID": "uuid",
+    "BLOB": "bytea",
+}
+_NESTED = re.compile(r"^(STRUCT|MAP|UNION)\s*\(|^JSON$|\]$", re.IGNORECASE)
+_DECIMAL = re.compile(r"^(?:DECIMAL|NUMERIC)\s*\((\d+)\s*,\s*(\d+)\)$", re.IGNORECASE)
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    duckdb_type: str
+    pg_type: str
+    select: str  # the DuckDB expression rendering the value as Postgres input text
+
+
+@dataclass(frozen=True)
+class RawTable:
+    schema: str
+    name: str
+    columns: tuple[Column, ...]
+    rows: int
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def pg_name(self) -> str:
+        return f"{quote_ident(self.schema)}.{quote_ident(self.name)}"
+
+
+@dataclass
+class ExportResult:
+    tables: list[tuple[str, int]] = field(default_factory=list)  # (schema.table, rows)
+    recreated: list[str] = field(default_factory=list)  # tables whose columns changed
+    seconds: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return sum(rows for _, rows in self.tables)
+
+
+def column_for(name: str, duckdb_type: str) -> Column:
+    """How one DuckDB column is typed in Postgres and rendered in the CSV stream."""
+    ident = quote_ident(name)
+    upper = duckdb_type.strip().upper()
+    if _NESTED.search(upper):
+        return Column(name, duckdb_type, "jsonb", f"cast(to_json({ident}) as varchar)")
+    if decimal := _DECIMAL.match(upper):
+        precision, scale = decimal.groups()
+        return Column(name, duckdb_type, f"numeric({precision},{scale})",
+                      f"cast({ident} as varchar)")
+    pg_type = _SIMPLE_TYPES.get(upper, "text")  # ENUM, BIT and the like: their text
+    if pg_type == "bytea":
+        return Column(name, duckdb_type, pg_type, f"'\\x' || hex({ident})")
+    return Column(name, duckdb_type, pg_type, f"cast({ident} as varchar)")
+
+
+def discover(con: duckdb.DuckDBPyConnection) -> list[RawTable]:
+    """Every base table of the warehouse's `raw_*` schemas, with its columns and row count."""
+    names = con.execute(
+        """select table_schema, table_name from information_schema.tables
+           where table_catalog = current_database() and starts_with(table_schema, ?)
+             and table_type = 'BASE TABLE'
+           order by table_schema, table_name""",
+        [RAW_PREFIX],
+    ).fetchall()
+    tables = []
+    for schema, name in names:
+        columns = tuple(
+            column_for(column, data_type)
+            for column, data_type in con.execute(
+                """select column_name, data_type from information_schema.columns
+                   where table_catalog = current_database() and table_schema = ?
+                     and table_name = ?
+                   order by ordinal_position""",
+                [schema, name],
+            ).fetchall()
+        )
+        [(rows,)] = con.execute(
+            f"select count(*) from {quote_ident(schema)}.{quote_ident(name)}"
+        ).fetchall()
+        tables.append(RawTable(schema, name, columns, rows))
+    return tables
+
+
+class CsvStream:
+    """A read-only file over a DuckDB query: the header line, then each Arrow batch written
+    as CSV (strings quoted, SQL null as an empty unquoted field), one batch in memory."""
+
+    def __init__(self, batches: Iterator[pa.RecordBatch], header: list[str],
+                 on_rows: Callable[[int], None]) -> None:
+        self._batches = batches
+        self._on_rows = on_rows
+        self._chunk = (",".join(quote_ident(name) for name in header) + "\n").encode()
+        self._pos = 0
+        self._options = pa_csv.WriteOptions(include_header=False)
+        self.rows = 0
+        self.error: BaseException | None = None  # what broke the stream (psycopg2 wraps it)
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            while self._pos >= len(self._chunk):
+                batch = next(self._batches, None)
+                if batch is None:
+                    return b""
+                if batch.num_rows == 0:
+                    continue
+                sink = pa.BufferOutputStream()
+                pa_csv.write_csv(batch, sink, self._options)
+                self._chunk, self._pos = sink.getvalue().to_pybytes(), 0
+                self.rows += batch.num_rows
+                self._on_rows(batch.num_rows)
+        except BaseException as exc:
+            self.error = exc
+            raise
+        end = len(self._chunk) if size is None or size < 0 else self._pos + size
+        piece = self._chunk[self._pos:end]
+        self._pos += len(piece)
+        return piece
+
+
+# ---------------------------------------------------------------------------- Postgres
+def _psycopg2():
+    try:
+        import psycopg2
+        import psycopg2.errors  # noqa: F401  (psycopg2.errors.InsufficientPrivilege)
+    except ImportError:
+        raise BadInput(
+            "the Postgres driver is not installed: install the postgres extra "
+            "(pip install -e '.[postgres]') and run again."
+        ) from None
+    return psycopg2
+
+
+def _scrub(text: str, settings: PostgresSettings) -> str:
+    first = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    if settings.password:
+        first = first.replace(settings.password, "***")
+    return first
+
+
+_UNREACHABLE = (
+    "connection refused", "could not connect", "timeout expired", "timed out",
+    "could not translate host name", "no route to host", "network is unreachable",
+    "name or service not known", "temporary failure in name resolution",
+    "server closed the connection", "connection reset",
+)
+_LOGIN_REFUSED = (
+    "password authentication failed", "authentication failed",
+    "pg_hba.conf", "role \"",
+)
+
+
+def connect_postgres(settings: PostgresSettings):
+    """A psycopg2 connection, or BadInput saying which setting to check."""
+    psycopg2 = _psycopg2()
+    try:
+        con = psycopg2.connect(
+            host=settings.host, port=settings.port, user=settings.user,
+            password=settings.password or None, dbname=settings.dbname, connect_timeout=10,
+            application_name="account_engagement export",
+        )
+    except psycopg2.OperationalError as exc:
+        text = str(exc)
+        lower = text.lower()
+        if "no password supplied" in lower:
+            raise BadInput(
+                f"Postgres at {settings.address} wants a password for user "
+                f"{settings.user!r}: set POSTGRES_PASSWORD."
+            ) from None
+        if any(marker in lower for marker in _LOGIN_REFUSED):
+            raise BadInput(
+                f"Postgres at {settings.address} refused the login of user "
+                f"{settings.user!r}: check POSTGRES_USER and POSTGRES_PASSWORD."
+            ) from None
+        if "database" in lower and "does not exist" in lower:
+            raise BadInput(
+                f"Postgres at {settings.address} has no database {settings.dbname!r}: create "
+                "it (createdb) or set POSTGRES_DB to an existing one."
+            ) from None
+        if any(marker in lower for marker in _UNREACHABLE):
+            reason = text.split("failed:", 1)[-1].strip().splitlines()[0].rstrip(".")
+            raise BadInput(
+                f"cannot reach Postgres at {settings.address} ({_scrub(reason, settings)}): "
+                "check POSTGRES_HOST and POSTGRES_PORT, and that the server is running and "
+                "accepts TCP connections there."
+            ) from None
+        raise BadInput(
+            f"cannot connect to Postgres at {settings.address} as {settings.user!r} "
+            f"(database {settings.dbname!r}): {_scrub(text, settings)}; check the POSTGRES_* "
+            "settings."
+        ) from None
+    con.set_client_encoding("UTF8")
+    return con
+
+
+def _existing_columns(cur, table: RawTable) -> list[tuple[str, str]] | None:
+    cur.execute(
+        """select a.attname, format_type(a.atttypid, a.atttypmod)
+           from pg_attribute a
+           where a.attrelid = to_regclass(%s) and a.attnum > 0 and not a.attisdropped
+           order by a.attnum""",
+        [table.pg_name],
+    )
+    columns = cur.fetchall()
+    return [tuple(c) for c in columns] or None
+
+
+def _replace_table(cur, table: RawTable, result: ExportResult) -> None:
+    """Empty `table` in Postgres, or (re)create it when its columns differ."""
+    wanted = [(c.name, c.pg_type) for c in table.columns]
+    existing = _existing_columns(cur, table)
+    if existing == wanted:
+        cur.execute(f"truncate table {table.pg_name}")
+        return
+    if existing is not None:
+        cur.execute(f"drop table {table.pg_name} cascade")
+        result.recreated.append(table.qualified)
+    cur.execute(
+        f"create table {table.pg_name} ("
+        + ", ".join(f"{quote_ident(c.name)} {c.pg_type}" for c in table.columns)
+        + ")"
+    )
+
+
+def export_postgres(path: Path, settings: PostgresSettings, show_progress: bool = True,
+                    batch_rows: int = BATCH_ROWS) -> ExportResult:
+    """Copy every raw table of the warehouse at `path` into Postgres, in one transaction."""
+    started = time.perf_counter()
+    result = ExportResult()
+    psycopg2 = _psycopg2()
+    duck = connect_read_only(path)
+    try:
+        with contextlib.suppress(duckdb.Error):  # timestamptz rendered with +00
+            duck.execute("set TimeZone = 'UTC'")
+        duck.execute("set memory_limit = ?", [os.environ.get("DUCKDB_MEMORY_LIMIT") or "4GB"])
+        tables = discover(duck)
+        if not tables:
+            raise BadInput(
+                f"the warehouse {path} has no raw tables (no schema named {RAW_PREFIX}*): land "
+                "data first (python -m loaders crm / graph)."
+            )
+        pg = connect_postgres(settings)
+        current = None
+        stream: CsvStream | None = None
+        try:
+            with pg.cursor() as cur, progress_bar(show_progress) as progress:
+                task = progress.add_task("rows copied", total=sum(t.rows for t in tables))
+                for schema in sorted({t.schema for t in tables}):
+                    cur.execute(f"create schema if not exists {quote_ident(schema)}")
+                for table in tables:
+                    current = table
+                    progress.update(task, description=table.qualified)
+                    _replace_table(cur, table, result)
+                    select = ", ".join(c.select for c in table.columns)
+                    columns = ", ".join(quote_ident(c.name) for c in table.columns)
+                    with duck.cursor() as reading:
+                        reader = reading.sql(
+                            f"select {select} from {quote_ident(table.schema)}."
+                            f"{quote_ident(table.name)}"
+                        ).to_arrow_reader(batch_rows)
+                        stream = CsvStream(iter(reader), [c.name for c in table.columns],
+                                           lambda n: progress.advance(task, n))
+                        cur.copy_expert(
+                            f"copy {table.pg_name} ({columns}) from stdin "
+                            "with (format csv, header true)",
+                            stream, size=COPY_CHUNK,
+                        )
+                    if cur.rowcount not in (-1, stream.rows):
+                        raise LoadFailed(
+                            f"Postgres took {cur.rowcount:,} rows of {table.qualified} but "
+                            f"{stream.rows:,} were sent; nothing was changed in Postgres."
+                        )
+                    cur.execute(f"analyze {table.pg_name}")
+                    result.tables.append((table.qualified, stream.rows))
+                progress.update(task, description="committing")
+                pg.commit()
+        except psycopg2.Error as exc:
+            _rollback(pg)
+            raise _failure(psycopg2, exc, stream, current, settings) from None
+        except BaseException:
+            _rollback(pg)
+            raise
+        finally:
+            pg.close()
+    finally:
+        duck.close()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _rollback(pg) -> None:
+    # the connection may be gone: the server then rolls back on its own
+    with contextlib.suppress(Exception):
+        pg.rollback()
+
+
+def _failure(psycopg2, exc, stream: CsvStream | None, table: RawTable | None,
+             settings: PostgresSettings) -> Exception:
+    """One sentence for a failure during the copy (nothing was committed)."""
+    where = f" {table.qualified}" if table else ""
+    if stream is not None and isinstance(stream.error, duckdb.Error):
+        return LoadFailed(
+            f"reading{where} from the warehouse failed ({_scrub(str(stream.error), settings)});"
+            " nothing was changed in Postgres."
+        )
+    if isinstance(exc, psycopg2.errors.InsufficientPrivilege):
+        return BadInput(
+            f"user {settings.user!r} may not create or replace the raw tables in database "
+            f"{settings.dbname!r} ({_scrub(str(exc), settings)}): grant it CREATE on the "
+            "database, or ownership of the raw schemas and tables; nothing was changed in "
+            "Postgres."
+        )
+    if isinstance(exc, psycopg2.OperationalError) and exc.pgcode is None:
+        return LoadFailed(
+            f"the connection to Postgres at {settings.address} was lost while copying{where} "
+            f"({_scrub(str(exc), settings)}); nothing was changed in Postgres."
+        )
+    return LoadFailed(
+        f"copying{where} to Postgres failed ({_scrub(str(exc), settings)}); nothing was "
+        "changed in Postgres."
+    )
