@@ -21,6 +21,10 @@
     nullif(regexp_extract({{ address }}, '@([^@]+)$', 1), '')
 {%- endmacro -%}
 
+{%- macro postgres__email_domain(address) -%}
+    substring({{ address }} from '@([^@]+)$')
+{%- endmacro -%}
+
 
 {#-
     url_host(url) -> the host name of a website as a CRM writes it, lower case, without
@@ -40,15 +44,27 @@
     ) }}
 {%- endmacro -%}
 
+{%- macro postgres__url_host(url) -%}
+    nullif(
+        regexp_replace(
+            rtrim(substring(lower(trim({{ url }})) from {{ url_host_pattern() }}), '.'),
+            '^[0-9.]+$',
+            ''
+        ),
+        ''
+    )
+{%- endmacro -%}
+
+{#- url_host_pattern() -> the regular expression whose first group is a URL's host -#}
+{%- macro url_host_pattern() -%}
+    '^(?:[a-z][a-z0-9+.\-]*://)?(?:[^/?#@]*@)?([^/?#:\s]+)'
+{%- endmacro -%}
+
 {%- macro duckdb__url_host(url) -%}
     nullif(
         regexp_replace(
             rtrim(
-                regexp_extract(
-                    lower(trim({{ url }})),
-                    '^(?:[a-z][a-z0-9+.\-]*://)?(?:[^/?#@]*@)?([^/?#:\s]+)',
-                    1
-                ),
+                regexp_extract(lower(trim({{ url }})), {{ url_host_pattern() }}, 1),
                 '.'
             ),
             '^[0-9.]+$',
@@ -88,6 +104,10 @@
     regexp_extract({{ host }}, '((?:[^.]+[.]){{ '{' ~ (n - 1) ~ '}' }}[^.]+)$', 1)
 {%- endmacro -%}
 
+{%- macro postgres__last_labels(host, n) -%}
+    substring({{ host }} from '((?:[^.]+[.]){{ '{' ~ (n - 1) ~ '}' }}[^.]+)$')
+{%- endmacro -%}
+
 
 {#-
     iso_week_start(date_expr) -> the Monday starting the ISO week of a date, as a date.
@@ -125,6 +145,10 @@
 
 {%- macro duckdb__seconds_between(start_ts, end_ts) -%}
     (epoch({{ end_ts }}) - epoch({{ start_ts }}))
+{%- endmacro -%}
+
+{%- macro postgres__seconds_between(start_ts, end_ts) -%}
+    cast(extract(epoch from ({{ end_ts }} - {{ start_ts }})) as double precision)
 {%- endmacro -%}
 
 
@@ -228,74 +252,4 @@
 
 {%- macro postgres__type_double() -%}
     double precision
-{%- endmacro -%}
-
-
-
-{#-
-    people_per_period(days_relation, days_where) -> a select of (account_id,
-    aggregation_level, period_start, org_contacts, account_contacts)
-
-    Counts each person once per account and period (Year, Month, Week, placed by
-    period_start()) from a relation of people's days (account_id, activity_date, side `org` or
-    `account`, person). `days_where` maps each level to the condition on the days it counts.
--#}
-{%- macro people_per_period(days_relation, days_where) -%}
-    select
-        account_id,
-        aggregation_level,
-        period_start,
-        sum(case when side = 'org' then people else 0 end) as org_contacts,
-        sum(case when side = 'account' then people else 0 end) as account_contacts
-    from (
-        {%- for level in ['Year', 'Month', 'Week'] %}
-        select
-            account_id,
-            '{{ level }}' as aggregation_level,
-            {{ period_start(level, 'activity_date') }} as period_start,
-            side,
-            count(distinct person) as people
-        from {{ days_relation }}
-        where {{ days_where[level] }}
-        group by
-            account_id,
-            {{ period_start(level, 'activity_date') }},
-            side
-        {%- if not loop.last %}
-        union all
-        {%- endif %}
-        {%- endfor %}
-    ) as people_periods
-    group by
-        account_id,
-        aggregation_level,
-        period_start
-{%- endmacro -%}
-
-
-
-{#-
-    The people of an account's email or meeting (METRICS.md): the org mailboxes' users (a
-    user's mail and UPN are one person) and the account's own addresses; an address of another
-    account on it is not this account's. For a join of interactions (one row per email or
-    meeting and account) with participants (one row per email or meeting and address):
-    person_side(participants) -> 'org' or 'account'; person_key(participants) -> the user id
-    or the address; counts_for_account(participants, interactions) -> the join's condition.
--#}
-{%- macro person_side(participants) -%}
-    case
-        when {{ participants }}.org_user_id is not null then 'org'
-        else 'account'
-    end
-{%- endmacro -%}
-
-{%- macro person_key(participants) -%}
-    coalesce({{ participants }}.org_user_id, {{ participants }}.address)
-{%- endmacro -%}
-
-{%- macro counts_for_account(participants, interactions) -%}
-    (
-        {{ participants }}.org_user_id is not null
-        or {{ participants }}.account_id = {{ interactions }}.account_id
-    )
 {%- endmacro -%}

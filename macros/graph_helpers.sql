@@ -21,6 +21,12 @@
     {{ expr }}{% for field in path.split('.') %}.{{ adapter.quote(field) }}{% endfor %}
 {%- endmacro -%}
 
+{%- macro postgres__struct_field(expr, path) -%}
+    {#- the nested values are jsonb (loaders/export.py): the last field as text -#}
+    {%- set fields = path.split('.') -%}
+    ({{ expr }}{% for field in fields[:-1] %} -> '{{ field }}'{% endfor %} ->> '{{ fields[-1] }}')
+{%- endmacro -%}
+
 
 {#-
     unnest_struct_list(list_expr, relation_alias, element_alias, position_alias=none)
@@ -45,6 +51,15 @@
         ~ "(e.g. Postgres: cross join lateral unnest(...) with ordinality; "
         ~ "Spark: lateral view posexplode(...))."
     ) }}
+{%- endmacro -%}
+
+{%- macro postgres__unnest_struct_list(
+    list_expr, relation_alias, element_alias, position_alias=none
+) -%}
+    cross join lateral jsonb_array_elements({{ list_expr }})
+    {%- if position_alias is none %} as {{ relation_alias }} ({{ element_alias }})
+    {%- else %} with ordinality as {{ relation_alias }} ({{ element_alias }}, {{ position_alias }})
+    {%- endif %}
 {%- endmacro -%}
 
 {%- macro duckdb__unnest_struct_list(
@@ -81,46 +96,12 @@
     unnest({{ list_expr }})
 {%- endmacro -%}
 
-{%- macro spark__explode_list(list_expr) -%}
-    explode({{ list_expr }})
+{%- macro postgres__explode_list(list_expr) -%}
+    jsonb_array_elements({{ list_expr }})
 {%- endmacro -%}
 
-
-{#-
-    recipient_addresses(copies, columns, join='', where=none) -> a select: every To, Cc and
-    Bcc entry of the copies, one row per entry: `columns` of the copy, then the address as
-    written (`written_address`; null for an entry without one)
-
-    Each list is unnested on its own, in a select of its own (union all): concatenating the
-    three lists first cost more than the three unnests together. `copies` is a relation or
-    CTE with int_email_copies' columns, read as `email_copies`; `join` and `where` narrow it
-    (e.g. `inner join ... as account_emails on ...`, a loaded_since_last_build() predicate).
--#}
-{%- macro recipient_addresses(copies, columns, join='', where=none) -%}
-    {%- for recipient_list in ['to_recipients', 'cc_recipients', 'bcc_recipients'] %}
-    {%- if not loop.first %}
-
-    union all
-    {%- endif %}
-
-    select
-        {%- for column in columns %}
-        {{ column }},
-        {%- endfor %}
-        {{ struct_field('recipient', 'emailAddress.address') }} as written_address
-    from (
-        select
-            {%- for column in columns %}
-            email_copies.{{ column }},
-            {%- endfor %}
-            {{ explode_list('email_copies.' ~ recipient_list) }} as recipient
-        from {{ copies }} as email_copies
-        {{ join }}
-        {%- if where %}
-        where {{ where }}
-        {%- endif %}
-    ) as listed
-    {%- endfor %}
+{%- macro spark__explode_list(list_expr) -%}
+    explode({{ list_expr }})
 {%- endmacro -%}
 
 
@@ -160,16 +141,27 @@
         engine computes it for every row ahead of the coalesce (75 M messages: +10 s) -#}
     timezone('UTC', try_cast(
         trim({{ expr }})
-        || case
-            when regexp_matches(
-                {{ expr }},
-                '[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]*)?)? ?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)\s*$'
-            )
-                then ''
-            else 'Z'
-        end
+        || case when regexp_matches({{ expr }}, {{ graph_zone_pattern() }}) then '' else 'Z' end
         as timestamptz
     ))
+{%- endmacro -%}
+
+{%- macro postgres__parse_graph_datetime(expr) -%}
+    {#- no try_cast on Postgres 15: only a string shaped like a date-time is cast -#}
+    case
+        when {{ expr }} ~ '^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}'
+            then cast(
+                trim({{ expr }})
+                || case when {{ expr }} ~ {{ graph_zone_pattern() }} then '' else 'Z' end
+                as timestamptz
+            ) at time zone 'UTC'
+    end
+{%- endmacro -%}
+
+{#- graph_zone_pattern() -> a regular expression (a SQL string) matching a date-time string
+    that ends with its own zone: `Z` or a numeric offset -#}
+{%- macro graph_zone_pattern() -%}
+    '[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]*)?)? ?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)\s*$'
 {%- endmacro -%}
 
 
@@ -184,35 +176,12 @@
     It reads ref('windows_time_zones'): a unit test of a model using it gives that seed.
 -#}
 {%- macro time_zone_names() -%}
-    {{ return(adapter.dispatch('time_zone_names', 'account_engagement')()) }}
-{%- endmacro -%}
-
-{%- macro default__time_zone_names() -%}
-    {#- no list of the warehouse's own zone names: the Windows names, and each IANA name the
-        seed maps to -#}
-    select
-        lower(windows_name) as zone_key,
-        min(iana_name) as iana_name
-    from {{ ref('windows_time_zones') }}
-    group by lower(windows_name)
-
-    union all
-
-    select
-        lower(iana_name) as zone_key,
-        min(iana_name) as iana_name
-    from {{ ref('windows_time_zones') }}
-    where lower(iana_name) not in (select lower(windows_name) from {{ ref('windows_time_zones') }})
-    group by lower(iana_name)
-{%- endmacro -%}
-
-{%- macro duckdb__time_zone_names() -%}
-    {#- DuckDB (ICU) knows its zones: pg_timezone_names() -#}
+    {%- set known_zones = adapter.dispatch('known_time_zones', 'account_engagement')() -%}
     select
         lower(windows_zone.windows_name) as zone_key,
         min(known_zone.name) as iana_name
     from {{ ref('windows_time_zones') }} as windows_zone
-    inner join pg_timezone_names() as known_zone
+    inner join {{ known_zones }} as known_zone
         on lower(windows_zone.iana_name) = lower(known_zone.name)
     group by lower(windows_zone.windows_name)
 
@@ -221,11 +190,24 @@
     select
         lower(known_zone.name) as zone_key,
         min(known_zone.name) as iana_name
-    from pg_timezone_names() as known_zone
+    from {{ known_zones }} as known_zone
     where lower(known_zone.name) not in (
         select lower(windows_name) from {{ ref('windows_time_zones') }}
     )
     group by lower(known_zone.name)
+{%- endmacro -%}
+
+{#- known_time_zones() -> a relation of the IANA zone names the warehouse knows (`name`) -#}
+{%- macro default__known_time_zones() -%}
+    (select distinct iana_name as name from {{ ref('windows_time_zones') }})
+{%- endmacro -%}
+
+{%- macro duckdb__known_time_zones() -%}
+    pg_timezone_names()
+{%- endmacro -%}
+
+{%- macro postgres__known_time_zones() -%}
+    pg_timezone_names
 {%- endmacro -%}
 
 
@@ -255,17 +237,10 @@
 {%- endmacro -%}
 
 {%- macro duckdb__to_utc(datetime_string, time_zone, iana_zone) -%}
-    {%- set zone = "trim(" ~ time_zone ~ ")" -%}
     case
         when
-            {{ zone }} is null
-            or lower({{ zone }}) in (
-                '', 'utc', 'etc/utc', 'gmt', 'etc/gmt', 'z', 'tzone://microsoft/utc'
-            )
-            or regexp_matches(
-                trim({{ datetime_string }}),
-                '[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]*)?)? ?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$'
-            )
+            {{ is_utc_zone(time_zone) }}
+            or regexp_matches(trim({{ datetime_string }}), {{ graph_zone_pattern() }})
             then {{ parse_graph_datetime(datetime_string) }}
         {#- an unknown zone (no IANA name): null -#}
         else timezone(
@@ -273,4 +248,27 @@
             timezone({{ iana_zone }}, try_cast(trim({{ datetime_string }}) as timestamp))
         )
     end
+{%- endmacro -%}
+
+{%- macro postgres__to_utc(datetime_string, time_zone, iana_zone) -%}
+    case
+        when
+            {{ is_utc_zone(time_zone) }}
+            or trim({{ datetime_string }}) ~ {{ graph_zone_pattern() }}
+            then {{ parse_graph_datetime(datetime_string) }}
+        -- an unknown zone (no IANA name): null
+        when {{ datetime_string }} ~ '^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}'
+            then (cast(trim({{ datetime_string }}) as timestamp) at time zone {{ iana_zone }})
+                at time zone 'UTC'
+    end
+{%- endmacro -%}
+
+{#- is_utc_zone(time_zone) -> true when a dateTimeTimeZone's zone name means UTC (or is null) -#}
+{%- macro is_utc_zone(time_zone) -%}
+    (
+        trim({{ time_zone }}) is null
+        or lower(trim({{ time_zone }})) in (
+            '', 'utc', 'etc/utc', 'gmt', 'etc/gmt', 'z', 'tzone://microsoft/utc'
+        )
+    )
 {%- endmacro -%}

@@ -22,6 +22,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from loaders.bench_transform import land_days, land_reference
 from loaders.schema import CRM_SCHEMA, GRAPH_SCHEMA, LOADER_SCHEMA, RAW_DDL
@@ -29,28 +30,18 @@ from loaders.schema import CRM_SCHEMA, GRAPH_SCHEMA, LOADER_SCHEMA, RAW_DDL
 ROOT = Path(__file__).resolve().parents[2]
 AS_OF = date(2026, 6, 30)
 MAILBOXES, ACCOUNTS, CONTACTS, PER_MAILBOX = 8, 20, 80, 600
-COMPARED = ("stg_graph__events", "stg_graph__event_attendees", "int_meeting_participants",
-            "int_emails", "int_email_roles", "int_email_participants",
-            "int_account_email_people_days", "int_account_email_people_periods",
-            "int_email_account_interactions", "int_account_email_replies", "office")
+# the models rebuilt by whole days, what is built from them, and the outputs
+COMPARED = ("int_email_addresses", "int_address_accounts", "int_email_participants",
+            "int_email_account_interactions", "int_account_email_people_days",
+            "int_account_email_replies", "int_meeting_participants",
+            "int_account_period_figures", "office", "stale_accounts")
+# rebuilt by whole days: each holds one day row (no email, no person) per day it rebuilt
+DAY_MODELS = {"int_email_participants": ("sent_date", "internet_message_id"),
+              "int_email_account_interactions": ("sent_date", "internet_message_id"),
+              "int_account_email_people_days": ("activity_date", "person")}
 LATER = "now()::timestamp + interval 1 hour"
-
-
-def _dbt(tmp: Path, warehouse: Path, as_of: date, *args: str,
-         expect_success: bool = True) -> str:
-    """`dbt build` (data tests, no unit tests) of `warehouse`, as of `as_of`, in its own
-    process (dbt-duckdb keeps the file open in the process that ran it); its output."""
-    dbt = Path(sys.executable).parent / "dbt"
-    result = subprocess.run([
-        str(dbt), "build", "--exclude", "resource_type:unit_test", *args,
-        "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
-        "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs"),
-        "--vars", json.dumps({"as_of_date": as_of.isoformat()}), "--quiet",
-    ], env={**os.environ, "DUCKDB_PATH": str(warehouse)}, capture_output=True, text=True,
-        check=False)
-    assert (result.returncode == 0) == expect_success, (
-        f"dbt build {' '.join(args)} exited {result.returncode}:\n{result.stdout}")
-    return result.stdout
+# every copy sent on this day is removed by the changes: the day must end up empty
+EMPTIED_DAY = AS_OF - timedelta(days=100)
 
 
 def _land_changes(path: Path) -> None:
@@ -105,157 +96,198 @@ def _land_changes(path: Path) -> None:
                     "timeZone" := "start"."timeZone"),
                 _loaded_at = {LATER}
             where hash(id) % 11 = 1 and not _removed and len(attendees) > 1""")
+        # every copy of one day gone
+        con.execute(f"""update {messages} set _removed = true, _loaded_at = {LATER}
+            where "sentDateTime"::timestamp::date = '{EMPTIED_DAY.isoformat()}'""")
         land_days(con, AS_OF + timedelta(days=1), 1, MAILBOXES, PER_MAILBOX, CONTACTS,
                   ACCOUNTS, salt=2000)
 
 
-def _differences(left: Path, right: Path, table: str) -> tuple[int, int, int]:
-    with duckdb.connect(str(left), read_only=True) as con:
-        con.execute(f"attach '{right}' as other (read_only)")
-        only_left = con.execute(f"select count(*) from (select * from main.{table} "
-                                f"except all select * from other.main.{table})").fetchone()[0]
-        only_right = con.execute(f"select count(*) from (select * from other.main.{table} "
-                                 f"except all select * from main.{table})").fetchone()[0]
-        rows = con.execute(f"select count(*) from main.{table}").fetchone()[0]
-    return rows, only_left, only_right
+def _dbt(tmp: Path, env: dict[str, str], as_of: date, *args: str,
+         expect_success: bool = True) -> str:
+    """`dbt build` (data tests, no unit tests) as of `as_of`, in its own process
+    (dbt-duckdb keeps the file open in the process that ran it); its output."""
+    dbt = Path(sys.executable).parent / "dbt"
+    result = subprocess.run([
+        str(dbt), "build", "--exclude", "resource_type:unit_test", *args,
+        "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
+        "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs"),
+        "--vars", json.dumps({"as_of_date": as_of.isoformat()}), "--quiet",
+    ], env={**os.environ, **env}, capture_output=True, text=True, check=False)
+    assert (result.returncode == 0) == expect_success, (
+        f"dbt build {' '.join(args)} exited {result.returncode}:\n{result.stdout}")
+    return result.stdout
 
 
-def _deduplicate_people_days(path: Path) -> None:
-    """Removes what a test planted in int_account_email_people_days."""
-    with duckdb.connect(str(path)) as con:
-        con.execute("""create temp table once as
-            select distinct * from main.int_account_email_people_days
-            where person <> 'someone-landed@example.org'""")
-        con.execute("delete from main.int_account_email_people_days")
-        con.execute("insert into main.int_account_email_people_days select * from once")
+class DuckDBBuilds:
+    """The incremental build in the warehouse itself; the full refresh in a copy of it."""
+
+    def __init__(self, tmp: Path, warehouse: Path) -> None:
+        self.tmp, self.warehouse, self.full = tmp, warehouse, tmp / "full.duckdb"
+
+    def build(self, as_of: date, *args: str, expect_success: bool = True) -> str:
+        return _dbt(self.tmp, {"DUCKDB_PATH": str(self.warehouse)}, as_of, *args,
+                    expect_success=expect_success)
+
+    def full_refresh(self, as_of: date) -> None:
+        shutil.copy(self.warehouse, self.full)
+        _dbt(self.tmp, {"DUCKDB_PATH": str(self.full)}, as_of, "--full-refresh")
+
+    def query(self, sql: str) -> list[tuple]:
+        """`sql` on the incremental build (its tables named `main.<model>`)."""
+        with duckdb.connect(str(self.warehouse), read_only=True) as con:
+            return con.execute(sql).fetchall()
+
+    def differences(self, table: str) -> tuple[int, int, int]:
+        with duckdb.connect(str(self.warehouse), read_only=True) as con:
+            con.execute(f"attach '{self.full}' as full_refresh (read_only)")
+            return _count_differences(con, f"main.{table}", f"full_refresh.main.{table}")
 
 
-def test_incremental_build_equals_full_refresh_and_empties_after_removal(tmp_path: Path) -> None:
-    incremental = tmp_path / "incremental.duckdb"
-    with duckdb.connect(str(incremental)) as con:
+class PostgresBuilds:
+    """The raw tables exported to Postgres (`python -m loaders export --target postgres`);
+    the incremental build in one schema, the full refresh in another."""
+
+    def __init__(self, tmp: Path, warehouse: Path, server) -> None:
+        self.tmp, self.warehouse, self.server = tmp, warehouse, server
+
+    def _env(self, schema: str) -> dict[str, str]:
+        return {**self.server.env(), "POSTGRES_SCHEMA": schema}
+
+    def _export(self) -> None:
+        result = subprocess.run(
+            [sys.executable, "-m", "loaders", "export", "--target", "postgres",
+             "--no-progress"],
+            cwd=ROOT, env={**os.environ, **self._env("incremental"),
+                           "DUCKDB_PATH": str(self.warehouse)},
+            capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def build(self, as_of: date, *args: str, expect_success: bool = True) -> str:
+        self._export()
+        return _dbt(self.tmp, self._env("incremental"), as_of, "--target", "postgres", *args,
+                    expect_success=expect_success)
+
+    def full_refresh(self, as_of: date) -> None:
+        self._export()
+        _dbt(self.tmp, self._env("full_refresh"), as_of, "--target", "postgres",
+             "--full-refresh")
+
+    def query(self, sql: str) -> list[tuple]:
+        """`sql` on the incremental build (its tables named `main.<model>`)."""
+        with self.server.connect() as con, con.cursor() as cursor:
+            cursor.execute(sql.replace("main.", "incremental."))
+            return cursor.fetchall()
+
+    def differences(self, table: str) -> tuple[int, int, int]:
+        with self.server.connect() as con, con.cursor() as cursor:
+            return _count_differences(cursor, f"incremental.{table}", f"full_refresh.{table}")
+
+
+def _count_differences(con, incremental: str, full: str) -> tuple[int, int, int]:
+    def count(sql: str) -> int:
+        con.execute(sql)
+        return con.fetchone()[0]
+    only_incremental = count(f"select count(*) from (select * from {incremental} "
+                             f"except all select * from {full}) as only_incremental")
+    only_full = count(f"select count(*) from (select * from {full} "
+                      f"except all select * from {incremental}) as only_full")
+    return count(f"select count(*) from {incremental}"), only_incremental, only_full
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def builds(request: pytest.FixtureRequest, tmp_path: Path):
+    warehouse = tmp_path / "incremental.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
         for statement in RAW_DDL:
             con.execute(statement)
         land_reference(con, MAILBOXES, ACCOUNTS, CONTACTS)
         land_days(con, AS_OF - timedelta(days=364), 365, MAILBOXES, PER_MAILBOX, CONTACTS,
                   ACCOUNTS, salt=1000)
+    if request.param == "duckdb":
+        return DuckDBBuilds(tmp_path, warehouse)
+    return PostgresBuilds(tmp_path, warehouse, request.getfixturevalue("postgres_server"))
+
+
+def _assert_equal_to_full_refresh(builds, when: str) -> None:
+    for table in COMPARED:
+        rows, only_incremental, only_full = builds.differences(table)
+        # every account of the scenario is active: stale_accounts is compared, empty
+        assert rows > 0 or table == "stale_accounts", (
+            f"{table} is empty {when}: the scenario tests nothing")
+        assert (only_incremental, only_full) == (0, 0), (
+            f"{table} {when}: {only_incremental} rows only in the incremental build, "
+            f"{only_full} only in the full refresh")
+
+
+def test_incremental_build_equals_full_refresh_and_empties_after_removal(builds) -> None:
     # as of the day before the last landed day: the next build, as of two days later, must
     # count the emails this one left out as sent after its as_of_date
-    _dbt(tmp_path, incremental, AS_OF - timedelta(days=1))
-    before = tmp_path / "before.duckdb"
-    shutil.copy(incremental, before)
+    builds.build(AS_OF - timedelta(days=1))
+    before = {table: builds.query(f"select count(*) from main.{table}")[0][0]
+              for table in COMPARED}
+    office_before = builds.query('select sum("NoOfEmails_ToAccount") from main.office')
 
-    _land_changes(incremental)
-    _dbt(tmp_path, incremental, AS_OF + timedelta(days=1))
-
-    full = tmp_path / "full.duckdb"
-    shutil.copy(incremental, full)
-    _dbt(tmp_path, full, AS_OF + timedelta(days=1), "--full-refresh")
-
-    for table in COMPARED:
-        rows, only_incremental, only_full = _differences(incremental, full, table)
-        assert rows > 0, f"{table} is empty: the scenario tests nothing"
-        assert (only_incremental, only_full) == (0, 0), (
-            f"{table}: {only_incremental} rows only in the incremental build, "
-            f"{only_full} only in the full refresh")
+    _land_changes(builds.warehouse)
+    builds.build(AS_OF + timedelta(days=1))
+    builds.full_refresh(AS_OF + timedelta(days=1))
+    _assert_equal_to_full_refresh(builds, "after the changes")
     # the changes changed something, so the equality above is not the trivial one
-    assert _differences(before, full, "int_email_roles")[1] > 0
-    assert _differences(before, full, "office")[1] > 0
-    assert _differences(before, full, "stg_graph__event_attendees")[1] > 0
+    assert builds.query("select count(*) from main.int_email_participants")[0][0] != (
+        before["int_email_participants"])
+    assert builds.query('select sum("NoOfEmails_ToAccount") from main.office') != office_before
+    # the day whose every copy was removed holds its day row alone, in each model
+    for table, (day_column, key) in DAY_MODELS.items():
+        assert builds.query(
+            f"select count(*), count({key}) from main.{table} "
+            f"where {day_column} = '{EMPTIED_DAY.isoformat()}'") == [(1, 0)], table
 
     # a new CRM contact, an address on old mail of no account until now: the address rules
-    # change, so the email models rebuild whole and bring its old emails in
-    with duckdb.connect(str(incremental)) as con:
+    # change, so the models rebuilt by whole days rebuild every day and bring its emails in
+    emails_before = builds.query(
+        "select count(distinct internet_message_id) from main.int_email_participants")
+    with duckdb.connect(str(builds.warehouse)) as con:
         con.execute(f"""insert into {CRM_SCHEMA}.contacts by name
             select 'C-new' as contact_id, 'A1' as account_id, min("from".emailAddress.address)
                 as email, 'later.csv' as _source_file, {LATER} as _loaded_at
             from {GRAPH_SCHEMA}.messages
             where "from".emailAddress.address like 'someone%' and not _removed""")
-    emails_before = _differences(incremental, full, "int_emails")[0]
-    _dbt(tmp_path, incremental, AS_OF + timedelta(days=1))
-    shutil.copy(incremental, full)
-    _dbt(tmp_path, full, AS_OF + timedelta(days=1), "--full-refresh")
-    for table in COMPARED:
-        rows, only_incremental, only_full = _differences(incremental, full, table)
-        assert (only_incremental, only_full) == (0, 0), (
-            f"{table} after a CRM change: {only_incremental} rows only in the incremental "
-            f"build, {only_full} only in the full refresh")
-    assert _differences(incremental, full, "int_emails")[0] > emails_before
+    builds.build(AS_OF + timedelta(days=1))
+    builds.full_refresh(AS_OF + timedelta(days=1))
+    _assert_equal_to_full_refresh(builds, "after a CRM change")
+    assert builds.query(
+        "select count(distinct internet_message_id) from main.int_email_participants"
+    ) > emails_before
 
-    # a copy landed twice since the last build: the key test, which checks only the copies
-    # landed since then against all copies, must catch it
-    with duckdb.connect(str(incremental)) as con:
-        con.execute(f"""insert into {GRAPH_SCHEMA}.messages
-            select * replace ({LATER} + interval 1 hour as _loaded_at)
-            from {GRAPH_SCHEMA}.messages where not _removed limit 1""")
-    failed = _dbt(tmp_path, incremental, AS_OF + timedelta(days=1),
-                  "--select", "stg_graph__messages", expect_success=False)
-    assert "unique_combination_of_columns_stg_graph__messages" in failed, failed
-    with duckdb.connect(str(incremental)) as con:
-        con.execute(f"""delete from {GRAPH_SCHEMA}.messages
-            where _loaded_at = (select max(_loaded_at) from {GRAPH_SCHEMA}.messages)""")
-
-    # a person-day written twice on a day rebuilt since the last build (an increment that
-    # failed to delete that day): the key test, which checks every row of the days holding
-    # a row landed since, must catch it, though the twice-written row itself is old
-    with duckdb.connect(str(incremental)) as con:
-        con.execute("""create temp table planted as
-            select * from main.int_account_email_people_days
-            order by activity_date, account_id, side, person limit 1""")
-        con.execute("insert into main.int_account_email_people_days select * from planted")
-        con.execute(f"""insert into main.int_account_email_people_days
-            select * replace ('someone-landed@example.org' as person,
-                              {LATER} + interval 2 hour as loaded_at)
-            from planted""")
-    failed = _dbt(tmp_path, incremental, AS_OF + timedelta(days=1),
-                  "--select", "int_account_email_people_days", expect_success=False)
-    assert "unique_combination_of_columns_int_account_email_people_days" in failed, failed
-    _deduplicate_people_days(incremental)
-
-    # after the address rules changed, the model was rebuilt whole: its key test checks every
-    # row, not only the days landed since (int_account_email_people_periods, not rebuilt
-    # here, still holds the former rules)
-    with duckdb.connect(str(incremental)) as con:
-        con.execute(f"""insert into {CRM_SCHEMA}.contacts by name
-            select 'C-newer' as contact_id, 'A2' as account_id,
-                'newer@example.org' as email, 'later.csv' as _source_file,
-                {LATER} as _loaded_at""")
-    _dbt(tmp_path, incremental, AS_OF + timedelta(days=1),
-         "--select", "int_account_email_people_days")
-    with duckdb.connect(str(incremental)) as con:
-        con.execute("""insert into main.int_account_email_people_days
-            select * from main.int_account_email_people_days
-            order by activity_date, account_id, side, person limit 1""")
-    failed = _dbt(tmp_path, incremental, AS_OF + timedelta(days=1),
-                  "--select", "int_account_email_people_days", "--resource-type", "test",
-                  expect_success=False)
-    assert "unique_combination_of_columns_int_account_email_people_days" in failed, failed
-    _deduplicate_people_days(incremental)
-
-    # a sent copy without its sentDateTime landed since the last build: the not-null test,
-    # which checks only the copies landed since then, must report it (a warning)
-    with duckdb.connect(str(incremental)) as con:
-        con.execute(f"""insert into {GRAPH_SCHEMA}.messages
-            select * replace (id || '-no-time' as id, null as "sentDateTime",
-                              {LATER} + interval 1 hour as _loaded_at)
-            from {GRAPH_SCHEMA}.messages where not _removed and not "isDraft" limit 1""")
-    _dbt(tmp_path, incremental, AS_OF + timedelta(days=1), "--select", "stg_graph__messages")
-    results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
-    not_null = {r["unique_id"].split(".")[2]: (r["status"], r["failures"]) for r in results
-                if "not_null_landed" in r["unique_id"]}
-    assert not_null == {
-        "not_null_landed_stg_graph__messages_sent_at__int_email_addresses": ("warn", 1),
-        "not_null_landed_stg_graph__messages_internet_message_id__int_email_addresses": ("pass", 0),
-    }, not_null
-    with duckdb.connect(str(incremental)) as con:
-        con.execute(f"delete from {GRAPH_SCHEMA}.messages where id like '%-no-time'")
-
-    # `remove graph` empties the raw Graph tables; the next (incremental) build empties
-    # the email models and `office` instead of keeping what they held
-    with duckdb.connect(str(incremental)) as con:
+    # `remove graph` empties the raw Graph tables; the next (incremental) build empties the
+    # outputs, and the models rebuilt by whole days keep their day rows alone
+    with duckdb.connect(str(builds.warehouse)) as con:
         for table in ("users", "mail_folders", "messages", "events", "malformed_records"):
             con.execute(f"delete from {GRAPH_SCHEMA}.{table}")
         con.execute(f"delete from {LOADER_SCHEMA}.load_runs")
-    _dbt(tmp_path, incremental, AS_OF + timedelta(days=1))
-    with duckdb.connect(str(incremental), read_only=True) as con:
-        for table in COMPARED:
-            assert con.execute(f"select count(*) from main.{table}").fetchone()[0] == 0, table
+    builds.build(AS_OF + timedelta(days=1))
+    for table in ("office", "stale_accounts", "int_account_email_replies",
+                  "int_meeting_participants"):
+        assert builds.query(f"select count(*) from main.{table}") == [(0,)], table
+    for table, (_, key) in DAY_MODELS.items():
+        assert builds.query(f"select count({key}) from main.{table}") == [(0,)], table
+
+
+def test_key_test_catches_a_row_written_twice(tmp_path: Path) -> None:
+    """A day rebuilt twice over (an increment that failed to replace it) fails the build."""
+    builds = DuckDBBuilds(tmp_path, tmp_path / "warehouse.duckdb")
+    with duckdb.connect(str(builds.warehouse)) as con:
+        for statement in RAW_DDL:
+            con.execute(statement)
+        land_reference(con, MAILBOXES, ACCOUNTS, CONTACTS)
+        land_days(con, AS_OF - timedelta(days=29), 30, MAILBOXES, PER_MAILBOX // 10,
+                  CONTACTS, ACCOUNTS, salt=1000)
+    builds.build(AS_OF)
+    with duckdb.connect(str(builds.warehouse)) as con:
+        con.execute("""insert into main.int_account_email_people_days
+            select * from main.int_account_email_people_days
+            where person is not null
+            order by activity_date, account_id, side, person limit 1""")
+    failed = builds.build(AS_OF, "--select", "int_account_email_people_days",
+                          "--resource-type", "test", expect_success=False)
+    assert "unique_combination_of_columns_int_account_email_people_days" in failed, failed

@@ -10,7 +10,7 @@ office as (
 
 accounts as (
 
-    select * from {{ ref('int_account_domains') }}
+    select * from {{ ref('int_accounts') }}
 
 ),
 

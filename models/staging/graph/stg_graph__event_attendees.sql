@@ -1,19 +1,11 @@
-{#- A table, unlike the other staging models: its tests and three intermediate models read
-    it, and each read of a view would redo the work (the attendee lists unnested) over every
-    calendar copy. Incremental: a build unnests only the calendar copies landed since the last
-    one (a changed copy replaces its rows, a removed one takes them away). -#}
-{{ landed_rows_model('graph', 'events', [['mailbox_id', '_mailbox_id'], ['event_id', 'id']]) }}
+{{ config(materialized='table') }}
 
 with
 
 source as (
 
     select * from {{ source('graph', 'events') }}
-    where
-        not coalesce(_removed, false)
-        -- in an incremental build, the calendar copies landed since the last one (the
-        -- pre-hooks deleted their rows here); in a full build, all
-        and {{ loaded_since_last_build('_loaded_at') }}
+    where not coalesce(_removed, false)
 
 ),
 

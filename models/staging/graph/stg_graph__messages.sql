@@ -2,7 +2,7 @@ with
 
 source as (
 
-    -- removed copies stay, flagged: the incremental email models must see them go
+    -- removed copies stay, flagged: the incremental email models rebuild the days they left
     select * from {{ source('graph', 'messages') }}
 
 ),
@@ -16,9 +16,6 @@ renamed as (
         id as message_id,
         -- as Graph sent it (RFC 5322 `<...>`, no spaces): trimming 75 M ids costs ~10 s a scan
         nullif("internetMessageId", '') as internet_message_id,
-        -- the same, exactly as landed (a plain column: an incremental model that matches the
-        -- copies of changed emails on it lets the engine filter the scan of the raw messages)
-        "internetMessageId" as internet_message_id_as_sent,
         "conversationId" as conversation_id,
         coalesce("parentFolderId", _folder_id) as folder_id,
 
@@ -28,6 +25,7 @@ renamed as (
 
         ---------- timestamps (UTC)
         {{ parse_graph_datetime('"sentDateTime"') }} as sent_at,
+        cast({{ parse_graph_datetime('"sentDateTime"') }} as date) as sent_date,
         {{ parse_graph_datetime('"receivedDateTime"') }} as received_at,
         {{ parse_graph_datetime('"lastModifiedDateTime"') }} as last_modified_at,
 
@@ -38,8 +36,8 @@ renamed as (
         nullif(lower(trim({{ struct_field('sender', 'emailAddress.address') }})), '')
             as sender_address,
         -- the To, Cc and Bcc entries as Graph sent them ({emailAddress: {name, address}}),
-        -- each list as it is: int_email_roles unnests them one by one (concatenating them
-        -- first copies every entry: 75 M messages, 23 s)
+        -- each list as it is: int_email_recipients unnests them one by one (concatenating
+        -- them first copies every entry: 75 M messages, 23 s)
         "toRecipients" as to_recipients,
         "ccRecipients" as cc_recipients,
         "bccRecipients" as bcc_recipients,

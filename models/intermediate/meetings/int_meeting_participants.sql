@@ -79,7 +79,7 @@ final as (
         address_accounts.account_id
     from participants
     inner join address_accounts
-        on participants.address = address_accounts.address
+        on participants.address = address_accounts.written_address
     -- only the people who can count: org mailboxes and addresses of an account
     where
         address_accounts.org_user_id is not null

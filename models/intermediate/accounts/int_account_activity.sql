@@ -2,13 +2,14 @@ with
 
 accounts as (
 
-    select * from {{ ref('int_account_domains') }}
+    select * from {{ ref('int_accounts') }}
 
 ),
 
 email_interactions as (
 
     select * from {{ ref('int_email_account_interactions') }}
+    where internet_message_id is not null
 
 ),
 

@@ -26,7 +26,7 @@ org_addresses as (
 
 accounts as (
 
-    select * from {{ ref('int_account_domains') }}
+    select * from {{ ref('int_accounts') }}
 
 ),
 
@@ -36,22 +36,37 @@ contacts as (
 
 ),
 
-seen_addresses as (
+written_addresses as (
 
-    select address from email_addresses
+    -- every address as it was written on an email or a meeting (the meetings' addresses are
+    -- already trimmed and lower case in staging)
+    select written_address from email_addresses
     union
-    select organizer_address as address from events
+    select organizer_address as written_address from events
     union
-    select attendee_address as address from event_attendees
+    select attendee_address as written_address from event_attendees
+
+),
+
+normalised as (
+
+    -- each written form trimmed and lower case once (tens of thousands of forms, not the
+    -- hundred million entries of the emails)
+    select
+        written_address,
+        nullif(lower(trim(written_address)), '') as address
+    from written_addresses
+    where written_address is not null
 
 ),
 
 addresses as (
 
     select
+        written_address,
         address,
         {{ email_domain('address') }} as address_domain
-    from seen_addresses
+    from normalised
     where address is not null
 
 ),
@@ -76,7 +91,7 @@ contact_accounts as (
 domain_accounts as (
 
     -- rule 2: the registered domain of exactly one account's website, neither a public mail
-    -- domain nor an org domain (flagged in int_account_domains)
+    -- domain nor an org domain (flagged in int_accounts)
     select
         registered_domain,
         account_id
@@ -88,6 +103,7 @@ domain_accounts as (
 resolved as (
 
     select
+        addresses.written_address,
         addresses.address,
         addresses.address_domain,
         org_addresses.user_id as org_user_id,

@@ -1,0 +1,152 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='sent_date',
+        on_schema_change='fail',
+    )
+}}
+
+{#- Rebuilt by whole days (docs/incremental_models.md): a build rewrites every row of the
+    days int_email_participants rewrote since this model's last build, and every day when the
+    address rules changed since; each rebuilt day also gets one day row (no email).
+    int_email_participants is read by name where it is used: DuckDB would keep a CTE read twice
+    whole in memory. -#}
+with
+
+address_rules as (
+
+    select
+        address_rules,
+        {%- if is_incremental() %}
+        address_rules <> coalesce((select max(address_rules) from {{ this }}), '')
+        {%- else %}
+        true
+        {%- endif %} as have_changed
+    from {{ ref('int_address_rules') }}
+
+),
+
+rebuilt_days as (
+
+    -- the days this build writes, with the latest landing of each (from the day rows)
+    select
+        sent_date,
+        max(loaded_at) as loaded_at
+    from {{ ref('int_email_participants') }}
+    where
+        internet_message_id is null
+        {%- if is_incremental() %}
+        and (
+            sent_date in ({{ days_landed_since_last_build(ref('int_email_participants')) }})
+            or (select have_changed from address_rules)
+        )
+        {%- endif %}
+    group by sent_date
+
+),
+
+org_sides as (
+
+    -- each org person once (a user's mail and UPN on one email are one person), then per email
+    select
+        internet_message_id,
+        max(is_sender) = 1 as is_sent_by_org,
+        max(is_recipient) = 1 as has_org_recipient,
+        count(*) as org_people
+    from (
+        select
+            internet_message_id,
+            org_user_id,
+            max(case when is_sender then 1 else 0 end) as is_sender,
+            max(case when is_recipient then 1 else 0 end) as is_recipient
+        from {{ ref('int_email_participants') }}
+        where
+            org_user_id is not null
+            and sent_date in (select rebuilt_days.sent_date from rebuilt_days)
+        group by
+            internet_message_id,
+            org_user_id
+    ) as org_people
+    group by internet_message_id
+
+),
+
+account_sides as (
+
+    -- one row per email and account; int_email_participants has one row per email and
+    -- address, so count(*) counts addresses
+    select
+        internet_message_id,
+        account_id,
+        min(sent_date) as sent_date,
+        min(sent_at) as sent_at,
+        min(conversation_id) as conversation_id,
+        max(loaded_at) as loaded_at,
+        max(case when is_sender then 1 else 0 end) = 1 as is_sent_by_account,
+        max(case when is_recipient then 1 else 0 end) = 1 as has_account_recipient,
+        count(*) as account_addresses
+    from {{ ref('int_email_participants') }}
+    where
+        account_id is not null
+        and sent_date in (select rebuilt_days.sent_date from rebuilt_days)
+    group by
+        internet_message_id,
+        account_id
+
+),
+
+directed as (
+
+    select
+        account_sides.sent_date,
+        account_sides.internet_message_id,
+        account_sides.account_id,
+        account_sides.conversation_id,
+        account_sides.sent_at,
+        -- to the account: sent by an org address, with a to/cc/bcc recipient of the account (an
+        -- email without an org person has no org side: neither to nor from the account)
+        org_sides.is_sent_by_org and account_sides.has_account_recipient as is_to_account,
+        -- from the account: sent by an address of the account, with an org recipient
+        account_sides.is_sent_by_account and org_sides.has_org_recipient as is_from_account,
+        org_sides.org_people,
+        account_sides.account_addresses,
+        account_sides.loaded_at
+    from account_sides
+    inner join org_sides
+        on account_sides.internet_message_id = org_sides.internet_message_id
+
+),
+
+final as (
+
+    -- every landed email, whatever as_of_date (the models that count them place them in the
+    -- window)
+    select
+        directed.*,
+        address_rules.address_rules
+    from directed
+    cross join address_rules
+    where directed.is_to_account or directed.is_from_account
+
+    union all
+
+    -- the day rows
+    select
+        rebuilt_days.sent_date,
+        null as internet_message_id,
+        null as account_id,
+        null as conversation_id,
+        null as sent_at,
+        null as is_to_account,
+        null as is_from_account,
+        null as org_people,
+        null as account_addresses,
+        rebuilt_days.loaded_at,
+        address_rules.address_rules
+    from rebuilt_days
+    cross join address_rules
+
+)
+
+select * from final

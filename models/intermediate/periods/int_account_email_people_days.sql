@@ -1,0 +1,125 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='activity_date',
+        on_schema_change='fail',
+    )
+}}
+
+{#- Rebuilt by whole days (docs/incremental_models.md): a build rewrites every row of the
+    days int_email_account_interactions rewrote since this model's last build, and every day
+    when the address rules changed since; each rebuilt day also gets one day row (no
+    person). -#}
+with
+
+address_rules as (
+
+    select
+        address_rules,
+        {%- if is_incremental() %}
+        address_rules <> coalesce((select max(address_rules) from {{ this }}), '')
+        {%- else %}
+        true
+        {%- endif %} as have_changed
+    from {{ ref('int_address_rules') }}
+
+),
+
+rebuilt_days as (
+
+    -- the days this build writes, with the latest landing of each (from the day rows)
+    select
+        sent_date,
+        max(loaded_at) as loaded_at
+    from {{ ref('int_email_account_interactions') }}
+    where
+        internet_message_id is null
+        {%- if is_incremental() %}
+        and (
+            sent_date in (
+                {{ days_landed_since_last_build(ref('int_email_account_interactions')) }}
+            )
+            or (select have_changed from address_rules)
+        )
+        {%- endif %}
+    group by sent_date
+
+),
+
+email_interactions as (
+
+    select * from {{ ref('int_email_account_interactions') }}
+    where
+        internet_message_id is not null
+        and sent_date in (select rebuilt_days.sent_date from rebuilt_days)
+
+),
+
+email_participants as (
+
+    select * from {{ ref('int_email_participants') }}
+    where
+        internet_message_id is not null
+        and sent_date in (select rebuilt_days.sent_date from rebuilt_days)
+
+),
+
+people as (
+
+    -- the org mailboxes' users (a user's mail and UPN are one person) and the account's own
+    -- addresses on each email of the account; an address of another account on it is not
+    -- this account's
+    select
+        email_interactions.account_id,
+        email_interactions.sent_date as activity_date,
+        case
+            when email_participants.org_user_id is not null then 'org'
+            else 'account'
+        end as side,
+        coalesce(email_participants.org_user_id, email_participants.address) as person,
+        email_interactions.loaded_at
+    from email_interactions
+    inner join email_participants
+        on email_interactions.internet_message_id = email_participants.internet_message_id
+    where
+        email_participants.org_user_id is not null
+        or email_participants.account_id = email_interactions.account_id
+
+),
+
+final as (
+
+    -- each person once per account and day
+    select
+        activity_date,
+        account_id,
+        side,
+        person,
+        max(loaded_at) as loaded_at,
+        address_rules.address_rules
+    from people
+    cross join address_rules
+    group by
+        activity_date,
+        account_id,
+        side,
+        person,
+        address_rules.address_rules
+
+    union all
+
+    -- the day rows
+    select
+        rebuilt_days.sent_date as activity_date,
+        null as account_id,
+        null as side,
+        null as person,
+        rebuilt_days.loaded_at,
+        address_rules.address_rules
+    from rebuilt_days
+    cross join address_rules
+
+)
+
+select * from final
