@@ -56,11 +56,12 @@ dbt-test: $(STAMP)
 		--mailboxes 8 --accounts 60 --messages-per-mailbox 300 --as-of 2026-06-30 --no-progress
 
 ## make bench: loader throughput against the emulator (vs DuckDB's own JSON ingest), then the
-## transformation benchmark (dbt build over a year of raw data written straight into DuckDB)
+## transformation benchmark (dbt build over a year of raw data written straight into DuckDB),
+## on DuckDB and, beside it, on a throwaway PostgreSQL server (--postgres)
 TRANSFORM_MAILBOXES ?= 100
 bench: $(STAMP)
 	$(BIN)/python -m loaders.bench
-	$(BIN)/python -m loaders.bench_transform --mailboxes $(TRANSFORM_MAILBOXES)
+	$(BIN)/python -m loaders.bench_transform --mailboxes $(TRANSFORM_MAILBOXES) --postgres
 
 clean:
 	rm -rf $(VENV) .test demo target logs dbt_packages warehouse.duckdb warehouse.duckdb.wal \

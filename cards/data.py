@@ -2,7 +2,7 @@
 
 Sources, all outputs of `dbt build`: `office` (Year, Month and Week rows), `stale_accounts`,
 `enrichment_status`, `leadspace` when that enrichment's table exists, and the account names
-of the CRM staging view `stg_crm__accounts`.
+of the mart `office_accounts`.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class Account:
 class Site:
     accounts: list[Account]  # by engagement score, highest first, then by name
     window_start: date | None  # first day of the Year rows' window
-    as_of: date | None  # its last day (dbt's as_of_date), from `int_periods` when present
+    as_of: date | None  # its last day (dbt's as_of_date), from `office_accounts`
     enrichments: list[dict[str, Any]]
     leadspace_available: bool
     generated_at: datetime
@@ -122,10 +122,9 @@ def read_site(warehouse: Path) -> Site:
                 "first"
             )
         names: dict[str, str] = {}
-        if {"account_id", "account_name"} <= relations.get("stg_crm__accounts", set()):
+        if {"AccountId", "AccountName"} <= relations.get("office_accounts", set()):
             names = dict(con.execute(
-                "select account_id, account_name from stg_crm__accounts "
-                "where account_id is not null"
+                'select "AccountId", "AccountName" from office_accounts'
             ).fetchall())
         stale = {row[0] for row in con.execute('select "AccountId" from stale_accounts').fetchall()}
 
@@ -166,10 +165,8 @@ def read_site(warehouse: Path) -> Site:
             """select min("AggregationStartDate") from office where "AggregationLevel" = 'Year'"""
         ).fetchone()[0]
         as_of = None
-        if {"aggregation_level", "period_end"} <= relations.get("int_periods", set()):
-            as_of = con.execute(
-                "select max(period_end) from int_periods where aggregation_level = 'Year'"
-            ).fetchone()[0]
+        if "AsOfDate" in relations.get("office_accounts", set()):
+            as_of = con.execute('select max("AsOfDate") from office_accounts').fetchone()[0]
 
     ordered = sorted(accounts.values(), key=lambda a: (-a.score, a.name.lower(), a.account_id))
     return Site(

@@ -13,8 +13,12 @@
    tests are left out of the timed builds, as dbt recommends for production runs (they test
    the SQL, not the data, and take the same ~20 s at any scale); they run in `make test`.
 4. Lands one more day of mail and meetings, then times `dbt build` again as of that day: the
-   incremental models (int_emails, int_email_roles, int_email_addresses) recompute only the
-   emails with a new copy, the rest is rebuilt.
+   models rebuilt by whole days (docs/incremental_models.md) rebuild only the days that
+   landed, the rest is rebuilt.
+5. With `--postgres`, the same two builds on PostgreSQL (`dbt build --target postgres`) on a
+   throwaway server started from the machine's binaries (tests/python/postgres_server.py),
+   each after `python -m loaders export --target postgres` (timed apart), printed beside
+   DuckDB's.
 
 The timed builds run with DuckDB's memory_limit at DUCKDB_MEMORY_LIMIT (default 5GB, see
 DEFAULT_MEMORY_LIMIT; DuckDB's own default is 80 % of the machine's memory).
@@ -22,7 +26,7 @@ DEFAULT_MEMORY_LIMIT; DuckDB's own default is 80 % of the machine's memory).
 Prints rows, seconds, each dbt process's peak memory (its max RSS, from wait4), the ratio of
 the full build to the limit, and the slowest nodes of each build (target/run_results.json).
 
-    python -m loaders.bench_transform --mailboxes 100 --messages-per-mailbox 30000
+    python -m loaders.bench_transform --mailboxes 100 --messages-per-mailbox 30000 [--postgres]
 """
 
 from __future__ import annotations
@@ -291,9 +295,11 @@ def in_worker(function, *arguments):
 
 
 def dbt_build(path: Path, workdir: Path, as_of: date, label: str,
-              project: Path = PROJECT_ROOT) -> tuple[float, list, int]:
-    """Seconds, the nodes' timings (slowest first) and the dbt process's peak RSS (KiB)."""
-    env = {**os.environ, "DUCKDB_PATH": str(path)}
+              project: Path = PROJECT_ROOT, postgres: dict[str, str] | None = None,
+              ) -> tuple[float, list, int]:
+    """Seconds, the nodes' timings (slowest first) and the dbt process's peak RSS (KiB); on
+    the `postgres` target when its settings are given."""
+    env = {**os.environ, "DUCKDB_PATH": str(path), **(postgres or {})}
     env.setdefault("DUCKDB_TEMP_DIRECTORY", str(workdir / "spill"))
     # DuckDB's own default is 80 % of the machine's memory; the target is a bound, so the
     # benchmark gives dbt one (DUCKDB_MEMORY_LIMIT, see the README's settings)
@@ -304,6 +310,8 @@ def dbt_build(path: Path, workdir: Path, as_of: date, label: str,
            "--target-path", str(target), "--log-path", str(workdir / "logs"),
            "--vars", json.dumps({"as_of_date": as_of.isoformat()}), "--quiet",
            "--exclude", "resource_type:unit_test"]
+    if postgres:
+        cmd += ["--target", "postgres"]
     started = time.perf_counter()
     process = subprocess.Popen(cmd, cwd=project, env=env)
     _, status, usage = os.wait4(process.pid, 0)
@@ -318,6 +326,23 @@ def dbt_build(path: Path, workdir: Path, as_of: date, label: str,
         ((r["execution_time"], r["unique_id"]) for r in results), reverse=True
     )
     return seconds, timings, usage.ru_maxrss
+
+
+def export_to_postgres(path: Path, postgres: dict[str, str]) -> float:
+    """Seconds for `python -m loaders export --target postgres` of the warehouse."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "loaders", "export", "--target", "postgres",
+                    "--no-progress"], cwd=PROJECT_ROOT, check=True, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "DUCKDB_PATH": str(path), **postgres})
+    return time.perf_counter() - started
+
+
+def throwaway_postgres():
+    """The test harness's PostgreSQL server (tests/python/postgres_server.py), not started."""
+    sys.path.insert(0, str(PROJECT_ROOT / "tests" / "python"))
+    from postgres_server import PostgresServer
+
+    return PostgresServer(dbname="bench")
 
 
 def counts(path: Path) -> dict[str, int]:
@@ -340,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the warehouse file")
     parser.add_argument("--project-dir", type=Path, default=PROJECT_ROOT,
                         help="the dbt project to time (default: this repository)")
+    parser.add_argument("--postgres", action="store_true",
+                        help="also time both builds on a throwaway PostgreSQL server")
     args = parser.parse_args(argv)
     if args.mailboxes < 3:
         parser.error("--mailboxes must be at least 3")
@@ -360,13 +387,27 @@ def main(argv: list[str] | None = None) -> int:
     project = args.project_dir.resolve()
     full, full_timings, peak_full = dbt_build(path, workdir, args.as_of, "full", project)
     full_counts = counts(path)
+    server = throwaway_postgres().start() if args.postgres else None
+    try:
+        if server:
+            postgres = {**server.env(), "POSTGRES_SCHEMA": "bench"}
+            pg_export_full = export_to_postgres(path, postgres)
+            pg_full, pg_full_timings, _ = dbt_build(
+                path, workdir / "postgres", args.as_of, "postgres full", project, postgres)
 
-    next_day = args.as_of + timedelta(days=1)
-    in_worker(land_next_day, path, *scale, next_day)
-    incremental, incremental_timings, peak_next = dbt_build(
-        path, workdir, next_day, "incremental", project
-    )
-    next_counts = counts(path)
+        next_day = args.as_of + timedelta(days=1)
+        in_worker(land_next_day, path, *scale, next_day)
+        incremental, incremental_timings, peak_next = dbt_build(
+            path, workdir, next_day, "incremental", project
+        )
+        next_counts = counts(path)
+        if server:
+            pg_export_next = export_to_postgres(path, postgres)
+            pg_next, pg_next_timings, _ = dbt_build(
+                path, workdir / "postgres", next_day, "postgres incremental", project, postgres)
+    finally:
+        if server:
+            server.stop()
 
     print(f"scale: {args.mailboxes} mailboxes x {args.messages_per_mailbox} messages, "
           f"{args.accounts} accounts, {args.contacts} contacts, as of {args.as_of}")
@@ -380,7 +421,17 @@ def main(argv: list[str] | None = None) -> int:
           f"threads: {os.environ.get('DUCKDB_THREADS', 'all cores')}")
     print(f"peak memory (dbt process, max RSS): full build {peak_full / 2**20:.2f} GiB, "
           f"build after one day {peak_next / 2**20:.2f} GiB")
-    for label, timings in (("full", full_timings), ("+1 day", incremental_timings)):
+    if server:
+        print(f"side by side ({args.mailboxes} mailboxes): "
+              f"{'':14}{'DuckDB':>10}{'PostgreSQL':>12}")
+        print(f"  full dbt build          {full:10.1f}{pg_full:12.1f} s")
+        print(f"  build after one day     {incremental:10.1f}{pg_next:12.1f} s")
+        print(f"  export to Postgres (not in the builds): the year {pg_export_full:.1f} s, "
+              f"after one day {pg_export_next:.1f} s")
+    slowest = [("full", full_timings), ("+1 day", incremental_timings)]
+    if server:
+        slowest += [("Postgres full", pg_full_timings), ("Postgres +1 day", pg_next_timings)]
+    for label, timings in slowest:
         print(f"slowest nodes ({label}):")
         for seconds, unique_id in timings[:10]:
             print(f"  {seconds:8.1f} s  {unique_id}")

@@ -1,9 +1,5 @@
-{#-
-    Portable helpers of the engagement models (models/intermediate, models/marts). Each one
-    that needs warehouse-specific SQL dispatches on the adapter: `duckdb__` is the engine this
-    project runs on; `default__` is a generic form or a compile error naming the adapter that
-    needs a variant, so a Postgres or Spark variant is added here without touching a model.
--#}
+{#- Helpers of the engagement models; the engine-specific ones dispatch on the adapter
+    (macros/_macros.yml documents them). -#}
 
 
 {#-
@@ -37,11 +33,7 @@
 {%- endmacro -%}
 
 {%- macro default__url_host(url) -%}
-    {{ exceptions.raise_compiler_error(
-        "url_host has no variant for the '" ~ adapter.type() ~ "' adapter: add "
-        ~ adapter.type() ~ "__url_host to macros/engagement_helpers.sql "
-        ~ "(e.g. Postgres: substring(... from '^(?:[a-z][a-z0-9+.-]*://)?(?:[^/@]*@)?([^/?#:]+)'))."
-    ) }}
+    {{ no_variant_for_this_adapter('url_host') }}
 {%- endmacro -%}
 
 {%- macro postgres__url_host(url) -%}
@@ -93,11 +85,7 @@
 {%- endmacro -%}
 
 {%- macro default__last_labels(host, n) -%}
-    {{ exceptions.raise_compiler_error(
-        "last_labels has no variant for the '" ~ adapter.type() ~ "' adapter: add "
-        ~ adapter.type() ~ "__last_labels to macros/engagement_helpers.sql "
-        ~ "(e.g. Spark: regexp_extract(host, '((?:[^.]+[.]){n-1}[^.]+)$', 1))."
-    ) }}
+    {{ no_variant_for_this_adapter('last_labels') }}
 {%- endmacro -%}
 
 {%- macro duckdb__last_labels(host, n) -%}
@@ -112,7 +100,7 @@
 {#-
     iso_week_start(date_expr) -> the Monday starting the ISO week of a date, as a date.
     date_trunc('week', ...) is the ISO (Monday) week on DuckDB, Postgres, Spark/Databricks,
-    Redshift and Trino; BigQuery needs `isoweek`, Snowflake a WEEK_START of 1.
+    Redshift and Trino.
 -#}
 {%- macro iso_week_start(date_expr) -%}
     {{ return(adapter.dispatch('iso_week_start', 'account_engagement')(date_expr)) }}
@@ -120,10 +108,6 @@
 
 {%- macro default__iso_week_start(date_expr) -%}
     cast({{ dbt.date_trunc('week', date_expr) }} as date)
-{%- endmacro -%}
-
-{%- macro bigquery__iso_week_start(date_expr) -%}
-    date_trunc(cast({{ date_expr }} as date), isoweek)
 {%- endmacro -%}
 
 {%- macro duckdb__iso_week_start(date_expr) -%}
@@ -252,4 +236,14 @@
 
 {%- macro postgres__type_double() -%}
     double precision
+{%- endmacro -%}
+
+
+{#- no_variant_for_this_adapter(macro_name): the compile error of a dispatched macro that has
+    no variant for the adapter in use -#}
+{%- macro no_variant_for_this_adapter(macro_name) -%}
+    {{ exceptions.raise_compiler_error(
+        macro_name ~ " has no variant for the '" ~ adapter.type() ~ "' adapter: add "
+        ~ adapter.type() ~ "__" ~ macro_name ~ " beside its duckdb__ and postgres__ variants"
+    ) }}
 {%- endmacro -%}

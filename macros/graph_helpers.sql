@@ -1,9 +1,5 @@
-{#-
-    Portable helpers for the nested, string-typed shapes that Microsoft Graph lands in the raw
-    layer (loaders/schema.py). Each dispatches on the adapter: `duckdb__` is the engine this
-    project runs on; `default__` is either a reasonable generic form or a clear compile error
-    naming the adapter that needs a variant.
--#}
+{#- Helpers for the nested, string-typed shapes Graph lands in the raw layer: each dispatches
+    on the adapter (macros/_macros.yml documents them). -#}
 
 
 {#-
@@ -45,12 +41,7 @@
 {%- macro default__unnest_struct_list(
     list_expr, relation_alias, element_alias, position_alias=none
 ) -%}
-    {{ exceptions.raise_compiler_error(
-        "unnest_struct_list has no variant for the '" ~ adapter.type() ~ "' adapter: add "
-        ~ adapter.type() ~ "__unnest_struct_list to macros/graph_helpers.sql "
-        ~ "(e.g. Postgres: cross join lateral unnest(...) with ordinality; "
-        ~ "Spark: lateral view posexplode(...))."
-    ) }}
+    {{ no_variant_for_this_adapter('unnest_struct_list') }}
 {%- endmacro -%}
 
 {%- macro postgres__unnest_struct_list(
@@ -228,12 +219,7 @@
 {%- endmacro -%}
 
 {%- macro default__to_utc(datetime_string, time_zone, iana_zone) -%}
-    {{ exceptions.raise_compiler_error(
-        "to_utc has no variant for the '" ~ adapter.type() ~ "' adapter: add "
-        ~ adapter.type() ~ "__to_utc to macros/graph_helpers.sql "
-        ~ "(e.g. Postgres: (local_ts at time zone iana_name) at time zone 'UTC'; "
-        ~ "Snowflake: convert_timezone(iana_name, 'UTC', local_ts))."
-    ) }}
+    {{ no_variant_for_this_adapter('to_utc') }}
 {%- endmacro -%}
 
 {%- macro duckdb__to_utc(datetime_string, time_zone, iana_zone) -%}

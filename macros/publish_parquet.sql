@@ -1,20 +1,7 @@
-{#-
-    publish_parquet() -> SQL for the `on-run-end` hook
-
-    After `dbt build` and `dbt run` (not seed, test, snapshot, docs), copies each output table
-    of the BI contract (var `publish_parquet_tables`) that exists in the warehouse to
-    `<folder>/<table>.parquet`, where <folder> is the environment variable PARQUET_DIR, else
-    `parquet/` beside the warehouse file. A table not (yet) built is skipped, so `leadspace`
-    is published once its model exists. The Parquet files mirror the warehouse's tables
-    after every run, the same rows, whether or not every node of the run passed.
-
-    On DuckDB: `copy ... (format parquet, use_tmp_file true)`: DuckDB writes
-    `tmp_<table>.parquet` beside the target and renames it over the target once complete, so
-    a reader sees the old file or the new one, never half a file; a failed write leaves the
-    old file in place and fails the run. The folder is created when dbt connects, by the
-    dbt-duckdb plugin `parquet_publish` (profiles.yml). Elsewhere nothing (a BI tool reads
-    the warehouse itself).
--#}
+{#- publish_parquet() -> SQL for the `on-run-end` hook: after `dbt build` / `dbt run`, each
+    table of var `publish_parquet_tables` that exists copied to `$PARQUET_DIR/<table>.parquet`
+    (DuckDB writes a temporary file and renames it: a reader never sees half a file); nothing
+    on other adapters. macros/_macros.yml says more. -#}
 {%- macro publish_parquet() -%}
     {{ return(adapter.dispatch('publish_parquet', 'account_engagement')()) }}
 {%- endmacro -%}

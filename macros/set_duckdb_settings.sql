@@ -1,13 +1,6 @@
-{#-
-    set_duckdb_settings() -> SQL for the on-run-start hook
-
-    On DuckDB, applies the engine settings given in the environment, once per invocation:
-      DUCKDB_MEMORY_LIMIT    -> memory_limit     (e.g. 4GB)
-      DUCKDB_THREADS         -> threads          (a whole number)
-      DUCKDB_TEMP_DIRECTORY  -> temp_directory   (where DuckDB spills)
-    and always preserve_insertion_order = false (lets big joins and aggregations stream).
-    On other adapters it does nothing.
--#}
+{#- set_duckdb_settings() -> SQL for the on-run-start hook: on DuckDB, memory_limit, threads
+    and temp_directory from DUCKDB_MEMORY_LIMIT, DUCKDB_THREADS and DUCKDB_TEMP_DIRECTORY when
+    set, and preserve_insertion_order = false; nothing on other adapters. -#}
 {%- macro set_duckdb_settings() -%}
     {{ return(adapter.dispatch('set_duckdb_settings', 'account_engagement')()) }}
 {%- endmacro -%}

@@ -33,7 +33,9 @@ from pathlib import Path
 DEFAULT_BINDIRS = ("/usr/lib/postgresql/15/bin",)
 SERVER_OPTIONS = (
     "-c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
-    "-c full_page_writes=off -c max_connections=50"
+    "-c full_page_writes=off -c max_connections=50 "
+    # room for dbt's joins and sorts: the machines have 24 GiB
+    "-c shared_buffers=512MB -c work_mem=128MB -c maintenance_work_mem=256MB"
 )
 
 

@@ -83,8 +83,8 @@ def test_demo_writes_one_card_per_account_and_prints_where(demo_build):
 def test_index_lists_sorts_searches_and_marks_the_stale(demo_build, page):
     warehouse = demo_build / "warehouse.duckdb"
     year = query(warehouse, """
-        select o."AccountId", o."EngagementScore", a.account_name
-        from office as o inner join stg_crm__accounts as a on o."AccountId" = a.account_id
+        select o."AccountId", o."EngagementScore", a."AccountName"
+        from office as o inner join office_accounts as a on o."AccountId" = a."AccountId"
         where o."AggregationLevel" = 'Year'
     """)
     stale = {row[0] for row in query(warehouse, 'select "AccountId" from stale_accounts')}

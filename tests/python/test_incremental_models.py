@@ -1,33 +1,32 @@
-"""The incremental email models build the same tables as a full refresh.
+"""The models rebuilt by whole days build the same tables as a full refresh, on DuckDB and on
+PostgreSQL.
 
 A small organisation (8 mailboxes, a year of mail and meetings, written straight into the raw
 tables by the transformation benchmark's generator) is built once, as of the day before its
-last day. Then, as the loader would
-land them, come: copies Graph reported removed, copies re-landed with changed recipients,
-new copies of old emails (with a bcc of an account contact), brand new emails, replies
-from account contacts and one more day. An incremental `dbt build` two days later must
-leave every email model and `office` identical to a `--full-refresh` build of the same raw
-data. So must the build after a new CRM contact (the address rules change: old emails become
-emails of an account). After `remove graph` (raw emptied) the next build must empty them.
+last day. Then, as the loader would land them, come: copies Graph reported removed (every
+copy of one day among them), copies re-landed with changed recipients, new copies of old
+emails (with a bcc of an account contact), brand new emails, replies from account contacts,
+calendar occurrences removed or moved, and one more day. An incremental `dbt build` two days
+later must leave every model rebuilt by whole days, what is built from them and the outputs
+equal, cell by cell, to a `--full-refresh` build of the same raw data, and the emptied day
+must hold its day row alone. So must the build after a new CRM contact (the address rules
+change: old emails become emails of an account). After `remove graph` (raw emptied) the next
+build must empty the outputs. On Postgres each build first exports the raw tables
+(`python -m loaders export --target postgres`) to a throwaway server.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
 from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
+from engines import DuckDBBuilds, PostgresBuilds, differences, table
 
 from loaders.bench_transform import land_days, land_reference
 from loaders.schema import CRM_SCHEMA, GRAPH_SCHEMA, LOADER_SCHEMA, RAW_DDL
 
-ROOT = Path(__file__).resolve().parents[2]
 AS_OF = date(2026, 6, 30)
 MAILBOXES, ACCOUNTS, CONTACTS, PER_MAILBOX = 8, 20, 80, 600
 # the models rebuilt by whole days, what is built from them, and the outputs
@@ -103,98 +102,6 @@ def _land_changes(path: Path) -> None:
                   ACCOUNTS, salt=2000)
 
 
-def _dbt(tmp: Path, env: dict[str, str], as_of: date, *args: str,
-         expect_success: bool = True) -> str:
-    """`dbt build` (data tests, no unit tests) as of `as_of`, in its own process
-    (dbt-duckdb keeps the file open in the process that ran it); its output."""
-    dbt = Path(sys.executable).parent / "dbt"
-    result = subprocess.run([
-        str(dbt), "build", "--exclude", "resource_type:unit_test", *args,
-        "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
-        "--target-path", str(tmp / "target"), "--log-path", str(tmp / "logs"),
-        "--vars", json.dumps({"as_of_date": as_of.isoformat()}), "--quiet",
-    ], env={**os.environ, **env}, capture_output=True, text=True, check=False)
-    assert (result.returncode == 0) == expect_success, (
-        f"dbt build {' '.join(args)} exited {result.returncode}:\n{result.stdout}")
-    return result.stdout
-
-
-class DuckDBBuilds:
-    """The incremental build in the warehouse itself; the full refresh in a copy of it."""
-
-    def __init__(self, tmp: Path, warehouse: Path) -> None:
-        self.tmp, self.warehouse, self.full = tmp, warehouse, tmp / "full.duckdb"
-
-    def build(self, as_of: date, *args: str, expect_success: bool = True) -> str:
-        return _dbt(self.tmp, {"DUCKDB_PATH": str(self.warehouse)}, as_of, *args,
-                    expect_success=expect_success)
-
-    def full_refresh(self, as_of: date) -> None:
-        shutil.copy(self.warehouse, self.full)
-        _dbt(self.tmp, {"DUCKDB_PATH": str(self.full)}, as_of, "--full-refresh")
-
-    def query(self, sql: str) -> list[tuple]:
-        """`sql` on the incremental build (its tables named `main.<model>`)."""
-        with duckdb.connect(str(self.warehouse), read_only=True) as con:
-            return con.execute(sql).fetchall()
-
-    def differences(self, table: str) -> tuple[int, int, int]:
-        with duckdb.connect(str(self.warehouse), read_only=True) as con:
-            con.execute(f"attach '{self.full}' as full_refresh (read_only)")
-            return _count_differences(con, f"main.{table}", f"full_refresh.main.{table}")
-
-
-class PostgresBuilds:
-    """The raw tables exported to Postgres (`python -m loaders export --target postgres`);
-    the incremental build in one schema, the full refresh in another."""
-
-    def __init__(self, tmp: Path, warehouse: Path, server) -> None:
-        self.tmp, self.warehouse, self.server = tmp, warehouse, server
-
-    def _env(self, schema: str) -> dict[str, str]:
-        return {**self.server.env(), "POSTGRES_SCHEMA": schema}
-
-    def _export(self) -> None:
-        result = subprocess.run(
-            [sys.executable, "-m", "loaders", "export", "--target", "postgres",
-             "--no-progress"],
-            cwd=ROOT, env={**os.environ, **self._env("incremental"),
-                           "DUCKDB_PATH": str(self.warehouse)},
-            capture_output=True, text=True, check=False)
-        assert result.returncode == 0, result.stdout + result.stderr
-
-    def build(self, as_of: date, *args: str, expect_success: bool = True) -> str:
-        self._export()
-        return _dbt(self.tmp, self._env("incremental"), as_of, "--target", "postgres", *args,
-                    expect_success=expect_success)
-
-    def full_refresh(self, as_of: date) -> None:
-        self._export()
-        _dbt(self.tmp, self._env("full_refresh"), as_of, "--target", "postgres",
-             "--full-refresh")
-
-    def query(self, sql: str) -> list[tuple]:
-        """`sql` on the incremental build (its tables named `main.<model>`)."""
-        with self.server.connect() as con, con.cursor() as cursor:
-            cursor.execute(sql.replace("main.", "incremental."))
-            return cursor.fetchall()
-
-    def differences(self, table: str) -> tuple[int, int, int]:
-        with self.server.connect() as con, con.cursor() as cursor:
-            return _count_differences(cursor, f"incremental.{table}", f"full_refresh.{table}")
-
-
-def _count_differences(con, incremental: str, full: str) -> tuple[int, int, int]:
-    def count(sql: str) -> int:
-        con.execute(sql)
-        return con.fetchone()[0]
-    only_incremental = count(f"select count(*) from (select * from {incremental} "
-                             f"except all select * from {full}) as only_incremental")
-    only_full = count(f"select count(*) from (select * from {full} "
-                      f"except all select * from {incremental}) as only_full")
-    return count(f"select count(*) from {incremental}"), only_incremental, only_full
-
-
 @pytest.fixture(params=["duckdb", "postgres"])
 def builds(request: pytest.FixtureRequest, tmp_path: Path):
     warehouse = tmp_path / "incremental.duckdb"
@@ -206,46 +113,51 @@ def builds(request: pytest.FixtureRequest, tmp_path: Path):
                   ACCOUNTS, salt=1000)
     if request.param == "duckdb":
         return DuckDBBuilds(tmp_path, warehouse)
-    return PostgresBuilds(tmp_path, warehouse, request.getfixturevalue("postgres_server"))
+    return PostgresBuilds(tmp_path, warehouse, request.getfixturevalue("postgres_server"),
+                          "incremental_models")
+
+
+def _count(builds, sql: str):
+    return builds.query(sql)[1][0][0]
 
 
 def _assert_equal_to_full_refresh(builds, when: str) -> None:
-    for table in COMPARED:
-        rows, only_incremental, only_full = builds.differences(table)
+    for name in COMPARED:
+        incremental = table(builds, name)
         # every account of the scenario is active: stale_accounts is compared, empty
-        assert rows > 0 or table == "stale_accounts", (
-            f"{table} is empty {when}: the scenario tests nothing")
-        assert (only_incremental, only_full) == (0, 0), (
-            f"{table} {when}: {only_incremental} rows only in the incremental build, "
-            f"{only_full} only in the full refresh")
+        assert incremental[1] or name == "stale_accounts", (
+            f"{name} is empty {when}: the scenario tests nothing")
+        found = differences(incremental, table(builds, name, full_refresh=True))
+        assert not found, (f"{name} {when}: the incremental build differs from the full "
+                           f"refresh in {len(found)} cells, e.g. {found[:3]}")
 
 
 def test_incremental_build_equals_full_refresh_and_empties_after_removal(builds) -> None:
     # as of the day before the last landed day: the next build, as of two days later, must
     # count the emails this one left out as sent after its as_of_date
     builds.build(AS_OF - timedelta(days=1))
-    before = {table: builds.query(f"select count(*) from main.{table}")[0][0]
-              for table in COMPARED}
-    office_before = builds.query('select sum("NoOfEmails_ToAccount") from main.office')
+    participants_before = _count(builds, "select count(*) from main.int_email_participants")
+    office_before = _count(builds, 'select sum("NoOfEmails_ToAccount") from main.office')
 
     _land_changes(builds.warehouse)
     builds.build(AS_OF + timedelta(days=1))
     builds.full_refresh(AS_OF + timedelta(days=1))
     _assert_equal_to_full_refresh(builds, "after the changes")
     # the changes changed something, so the equality above is not the trivial one
-    assert builds.query("select count(*) from main.int_email_participants")[0][0] != (
-        before["int_email_participants"])
-    assert builds.query('select sum("NoOfEmails_ToAccount") from main.office') != office_before
+    assert _count(builds, "select count(*) from main.int_email_participants") != (
+        participants_before)
+    assert _count(builds, 'select sum("NoOfEmails_ToAccount") from main.office') != (
+        office_before)
     # the day whose every copy was removed holds its day row alone, in each model
-    for table, (day_column, key) in DAY_MODELS.items():
+    for name, (day_column, key) in DAY_MODELS.items():
         assert builds.query(
-            f"select count(*), count({key}) from main.{table} "
-            f"where {day_column} = '{EMPTIED_DAY.isoformat()}'") == [(1, 0)], table
+            f"select count(*), count({key}) from main.{name} "
+            f"where {day_column} = '{EMPTIED_DAY.isoformat()}'")[1] == [(1, 0)], name
 
     # a new CRM contact, an address on old mail of no account until now: the address rules
     # change, so the models rebuilt by whole days rebuild every day and bring its emails in
-    emails_before = builds.query(
-        "select count(distinct internet_message_id) from main.int_email_participants")
+    emails = "select count(distinct internet_message_id) from main.int_email_participants"
+    emails_before = _count(builds, emails)
     with duckdb.connect(str(builds.warehouse)) as con:
         con.execute(f"""insert into {CRM_SCHEMA}.contacts by name
             select 'C-new' as contact_id, 'A1' as account_id, min("from".emailAddress.address)
@@ -255,9 +167,7 @@ def test_incremental_build_equals_full_refresh_and_empties_after_removal(builds)
     builds.build(AS_OF + timedelta(days=1))
     builds.full_refresh(AS_OF + timedelta(days=1))
     _assert_equal_to_full_refresh(builds, "after a CRM change")
-    assert builds.query(
-        "select count(distinct internet_message_id) from main.int_email_participants"
-    ) > emails_before
+    assert _count(builds, emails) > emails_before
 
     # `remove graph` empties the raw Graph tables; the next (incremental) build empties the
     # outputs, and the models rebuilt by whole days keep their day rows alone
@@ -266,11 +176,11 @@ def test_incremental_build_equals_full_refresh_and_empties_after_removal(builds)
             con.execute(f"delete from {GRAPH_SCHEMA}.{table}")
         con.execute(f"delete from {LOADER_SCHEMA}.load_runs")
     builds.build(AS_OF + timedelta(days=1))
-    for table in ("office", "stale_accounts", "int_account_email_replies",
-                  "int_meeting_participants"):
-        assert builds.query(f"select count(*) from main.{table}") == [(0,)], table
-    for table, (_, key) in DAY_MODELS.items():
-        assert builds.query(f"select count({key}) from main.{table}") == [(0,)], table
+    for name in ("office", "stale_accounts", "int_account_email_replies",
+                 "int_meeting_participants"):
+        assert _count(builds, f"select count(*) from main.{name}") == 0, name
+    for name, (_, key) in DAY_MODELS.items():
+        assert _count(builds, f"select count({key}) from main.{name}") == 0, name
 
 
 def test_key_test_catches_a_row_written_twice(tmp_path: Path) -> None:

@@ -16,14 +16,17 @@ with
 
 address_rules as (
 
+    -- the current fingerprint, and whether it differs from the one this table was built under
     select
-        address_rules,
+        current_rules.address_rules,
         {%- if is_incremental() %}
-        address_rules <> coalesce((select max(address_rules) from {{ this }}), '')
+        current_rules.address_rules <> coalesce(
+            (select max(built.address_rules) as built_rules from {{ this }} as built), ''
+        )
         {%- else %}
         true
         {%- endif %} as have_changed
-    from {{ ref('int_address_rules') }}
+    from {{ ref('int_address_rules') }} as current_rules
 
 ),
 
@@ -31,18 +34,16 @@ rebuilt_days as (
 
     -- the days this build writes, with the latest landing of each (from the day rows)
     select
-        sent_date,
-        max(loaded_at) as loaded_at
-    from {{ ref('int_email_participants') }}
+        day_rows.sent_date,
+        max(day_rows.loaded_at) as loaded_at
+    from {{ ref('int_email_participants') }} as day_rows
+    cross join address_rules
     where
-        internet_message_id is null
+        day_rows.internet_message_id is null
         {%- if is_incremental() %}
-        and (
-            sent_date in ({{ days_landed_since_last_build(ref('int_email_participants')) }})
-            or (select have_changed from address_rules)
-        )
+        and ({{ landed_since_last_build('day_rows.loaded_at') }} or address_rules.have_changed)
         {%- endif %}
-    group by sent_date
+    group by day_rows.sent_date
 
 ),
 

@@ -8,24 +8,22 @@
 }}
 
 {#- Rebuilt by whole days (docs/incremental_models.md): a build rewrites every row of the
-    days with a mail copy landed, changed or removed since the last one; each rebuilt day also
-    gets one day row (no address), which records the day's latest landing. It holds no
-    account, so a CRM change never rebuilds it. -#}
+    days int_email_copies rewrote since this model's last build; each rebuilt day also gets
+    one day row (no address). It holds no account, so a CRM change never rebuilds it. -#}
 with
 
 rebuilt_days as (
 
-    -- the days this build writes, with the latest landing of each (a removed copy included)
+    -- the days this build writes, with the latest landing of each (int_email_copies' day rows)
     select
         sent_date,
-        max(loaded_at) as loaded_at
-    from {{ ref('stg_graph__messages') }}
+        loaded_at
+    from {{ ref('int_email_copies') }}
     where
-        sent_date is not null
+        mailbox_id is null
         {%- if is_incremental() %}
-        and sent_date in ({{ days_landed_since_last_build(ref('stg_graph__messages')) }})
+        and {{ landed_since_last_build() }}
         {%- endif %}
-    group by sent_date
 
 ),
 

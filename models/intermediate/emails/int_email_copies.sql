@@ -1,11 +1,55 @@
-{{ config(materialized='view') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='sent_date',
+        on_schema_change='fail',
+    )
+}}
 
+{#- Rebuilt by whole days (docs/incremental_models.md): a build rewrites every row of the
+    days with a mail copy landed, changed or removed since the last one, and gives each of
+    them one day row (no copy: `mailbox_id` null) that records the day's latest landing. The
+    loader stamps every new, changed or removed copy with a new `_loaded_at`, and Graph never
+    changes a sent message's sentDateTime: a rebuilt day is the copies that landed on it and
+    the copies this table held on it that did not land again. The one model that reads the
+    raw messages: the models after it find a day's copies here by a plain column. -#}
 with
 
-messages as (
+rebuilt_days as (
 
-    select * from {{ ref('stg_graph__messages') }}
-    where not is_removed
+    -- the days this build writes, with the latest landing of each (a removed copy included)
+    select
+        sent_date,
+        max(loaded_at) as loaded_at
+    from (
+        -- the copies landed, changed or flagged removed since the last build (all in a full one)
+        select
+            sent_date,
+            loaded_at
+        from {{ ref('stg_graph__messages') }}
+        where
+            sent_date is not null
+            {%- if is_incremental() %}
+            and {{ landed_since_last_build() }}
+            {%- endif %}
+        {%- if is_incremental() %}
+
+        union all
+
+        -- after `remove graph` (raw rows go only then), every day this table holds, emptied
+        select
+            sent_date,
+            cast(null as {{ dbt.type_timestamp() }}) as loaded_at
+        from {{ this }}
+        where
+            mailbox_id is null
+            and not exists (
+                select 1 as any_message from {{ ref('stg_graph__messages') }}
+            )
+        {%- endif %}
+    ) as landings
+    group by sent_date
 
 ),
 
@@ -15,54 +59,98 @@ mail_folders as (
 
 ),
 
-located as (
+landed_copies as (
 
+    -- the landed copies that count: neither removed nor drafts (`isDraft`, or a copy in the
+    -- Drafts folder: flagged `drafts` by the loader, its subfolders too, or named Drafts)
     select
-        messages.mailbox_id,
-        messages.message_id,
+        landed.sent_date,
+        landed.mailbox_id,
+        landed.message_id,
         -- a message without an internetMessageId cannot be matched across mailboxes: each
         -- copy then stands for itself
         coalesce(
-            messages.internet_message_id,
-            {{ dbt.concat(["'graph:'", "messages.mailbox_id", "':'", "messages.message_id"]) }}
+            landed.internet_message_id,
+            {{ dbt.concat(["'graph:'", "landed.mailbox_id", "':'", "landed.message_id"]) }}
         ) as internet_message_id,
-        messages.conversation_id,
-        messages.sent_at,
-        messages.sent_date,
-        coalesce(messages.from_address, messages.sender_address) as from_address,
-        messages.to_recipients,
-        messages.cc_recipients,
-        messages.bcc_recipients,
-        messages.loaded_at,
-        messages.is_draft
-        or coalesce(
-            mail_folders.excluded_reason = 'drafts' or lower(mail_folders.display_name) = 'drafts',
-            false
-        ) as is_draft_copy
-    from messages
+        landed.conversation_id,
+        landed.sent_at,
+        coalesce(landed.from_address, landed.sender_address) as from_address,
+        landed.to_recipients,
+        landed.cc_recipients,
+        landed.bcc_recipients,
+        landed.loaded_at
+    from {{ ref('stg_graph__messages') }} as landed
     left join mail_folders
         on
-            messages.mailbox_id = mail_folders.mailbox_id
-            and messages.folder_id = mail_folders.folder_id
+            landed.mailbox_id = mail_folders.mailbox_id
+            and landed.folder_id = mail_folders.folder_id
+    where
+        landed.sent_date is not null
+        {%- if is_incremental() %}
+        and {{ landed_since_last_build('landed.loaded_at') }}
+        {%- endif %}
+        and not landed.is_removed
+        and not landed.is_draft
+        and not coalesce(
+            mail_folders.excluded_reason = 'drafts' or lower(mail_folders.display_name) = 'drafts',
+            false
+        )
 
 ),
 
 final as (
 
+    select * from landed_copies
+    {%- if is_incremental() %}
+
+    union all
+
+    -- the copies this table holds on the rebuilt days that did not land again (none after
+    -- `remove graph`)
     select
-        mailbox_id,
-        message_id,
-        internet_message_id,
-        conversation_id,
-        sent_at,
+        held.sent_date,
+        held.mailbox_id,
+        held.message_id,
+        held.internet_message_id,
+        held.conversation_id,
+        held.sent_at,
+        held.from_address,
+        held.to_recipients,
+        held.cc_recipients,
+        held.bcc_recipients,
+        held.loaded_at
+    from {{ this }} as held
+    where
+        held.mailbox_id is not null
+        and held.sent_date in (select rebuilt_days.sent_date from rebuilt_days)
+        and not exists (
+            select 1 as landed_again
+            from {{ ref('stg_graph__messages') }} as landed
+            where
+                landed.mailbox_id = held.mailbox_id
+                and landed.message_id = held.message_id
+                and {{ landed_since_last_build('landed.loaded_at') }}
+        )
+        and exists (select 1 as any_message from {{ ref('stg_graph__messages') }})
+    {%- endif %}
+
+    union all
+
+    -- the day rows
+    select
         sent_date,
-        from_address,
-        to_recipients,
-        cc_recipients,
-        bcc_recipients,
+        null as mailbox_id,
+        null as message_id,
+        null as internet_message_id,
+        null as conversation_id,
+        null as sent_at,
+        null as from_address,
+        null as to_recipients,
+        null as cc_recipients,
+        null as bcc_recipients,
         loaded_at
-    from located
-    where not is_draft_copy
+    from rebuilt_days
 
 )
 

@@ -8,8 +8,8 @@
 }}
 
 {#- Rebuilt by whole days (docs/incremental_models.md). A build rewrites every row of the
-    days with a mail copy landed, changed or removed since the last one, and every day when
-    the address rules changed since (a CRM snapshot, another selection of mailboxes, `remove
+    days int_email_copies rewrote since this model's last build, and every day when the
+    address rules changed since (a CRM snapshot, another selection of mailboxes, `remove
     graph`). Each rebuilt day also gets one day row (no email: `internet_message_id` null),
     which records the day's latest landing, so that a day whose emails are all gone is still
     replaced. -#}
@@ -25,46 +25,47 @@ address_accounts as (
 
 address_rules as (
 
+    -- the current fingerprint, and whether it differs from the one this table was built under
     select
-        address_rules,
+        current_rules.address_rules,
         {%- if is_incremental() %}
-        address_rules <> coalesce((select max(address_rules) from {{ this }}), '')
+        current_rules.address_rules <> coalesce(
+            (select max(built.address_rules) as built_rules from {{ this }} as built), ''
+        )
         {%- else %}
         true
         {%- endif %} as have_changed
-    from {{ ref('int_address_rules') }}
+    from {{ ref('int_address_rules') }} as current_rules
 
 ),
 
 rebuilt_days as (
 
-    -- the days this build writes, with the latest landing of each (a removed copy included)
+    -- the days this build writes, with the latest landing of each (int_email_copies' day rows)
     select
         sent_date,
         max(loaded_at) as loaded_at
     from (
         select
-            sent_date,
-            loaded_at
-        from {{ ref('stg_graph__messages') }}
+            day_rows.sent_date,
+            day_rows.loaded_at
+        from {{ ref('int_email_copies') }} as day_rows
+        cross join address_rules
         where
-            sent_date is not null
+            day_rows.mailbox_id is null
             {%- if is_incremental() %}
-            and (
-                sent_date in ({{ days_landed_since_last_build(ref('stg_graph__messages')) }})
-                or (select have_changed from address_rules)
-            )
+            and ({{ landed_since_last_build('day_rows.loaded_at') }} or address_rules.have_changed)
             {%- endif %}
         {%- if is_incremental() %}
 
         union all
 
-        -- under other address rules, the days only this table still holds (`remove graph`)
+        -- under other address rules, the days only this table still holds
         select
             sent_date,
             cast(null as {{ dbt.type_timestamp() }}) as loaded_at
         from {{ this }}
-        where (select have_changed from address_rules)
+        where (select address_rules.have_changed from address_rules)
         {%- endif %}
     ) as landed
     group by sent_date

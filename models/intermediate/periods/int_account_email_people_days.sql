@@ -15,14 +15,17 @@ with
 
 address_rules as (
 
+    -- the current fingerprint, and whether it differs from the one this table was built under
     select
-        address_rules,
+        current_rules.address_rules,
         {%- if is_incremental() %}
-        address_rules <> coalesce((select max(address_rules) from {{ this }}), '')
+        current_rules.address_rules <> coalesce(
+            (select max(built.address_rules) as built_rules from {{ this }} as built), ''
+        )
         {%- else %}
         true
         {%- endif %} as have_changed
-    from {{ ref('int_address_rules') }}
+    from {{ ref('int_address_rules') }} as current_rules
 
 ),
 
@@ -30,20 +33,16 @@ rebuilt_days as (
 
     -- the days this build writes, with the latest landing of each (from the day rows)
     select
-        sent_date,
-        max(loaded_at) as loaded_at
-    from {{ ref('int_email_account_interactions') }}
+        day_rows.sent_date,
+        max(day_rows.loaded_at) as loaded_at
+    from {{ ref('int_email_account_interactions') }} as day_rows
+    cross join address_rules
     where
-        internet_message_id is null
+        day_rows.internet_message_id is null
         {%- if is_incremental() %}
-        and (
-            sent_date in (
-                {{ days_landed_since_last_build(ref('int_email_account_interactions')) }}
-            )
-            or (select have_changed from address_rules)
-        )
+        and ({{ landed_since_last_build('day_rows.loaded_at') }} or address_rules.have_changed)
         {%- endif %}
-    group by sent_date
+    group by day_rows.sent_date
 
 ),
 
@@ -92,19 +91,19 @@ final as (
 
     -- each person once per account and day
     select
-        activity_date,
-        account_id,
-        side,
-        person,
-        max(loaded_at) as loaded_at,
+        people.activity_date,
+        people.account_id,
+        people.side,
+        people.person,
+        max(people.loaded_at) as loaded_at,
         address_rules.address_rules
     from people
     cross join address_rules
     group by
-        activity_date,
-        account_id,
-        side,
-        person,
+        people.activity_date,
+        people.account_id,
+        people.side,
+        people.person,
         address_rules.address_rules
 
     union all

@@ -35,11 +35,17 @@ renamed as (
         {{ struct_field('company', 'sub_industry') }} as sub_industry,
         {{ struct_field('company', 'sic') }} as sic,
         {{ struct_field('company', 'naics') }} as naics,
-        cast({{ struct_field('company', 'employees.exact') }} as {{ dbt.type_bigint() }})
-            as employee_count,
+        -- a number as Leadspace sent it (`124` or `124.0`; text on engines whose nested values
+        -- are JSON), through a decimal to a whole number
+        cast(
+            cast({{ struct_field('company', 'employees.exact') }} as {{ dbt.type_numeric() }})
+            as {{ dbt.type_bigint() }}
+        ) as employee_count,
         {{ struct_field('company', 'employees.range') }} as employee_range,
-        cast({{ struct_field('company', 'revenue_dollar.exact') }} as {{ dbt.type_bigint() }})
-            as revenue_usd,
+        cast(
+            cast({{ struct_field('company', 'revenue_dollar.exact') }} as {{ dbt.type_numeric() }})
+            as {{ dbt.type_bigint() }}
+        ) as revenue_usd,
         {{ struct_field('company', 'revenue_dollar.range') }} as revenue_range,
         {{ struct_field('company', 'address.country') }} as country,
         {{ struct_field('company', 'address.state') }} as state,

@@ -1,0 +1,134 @@
+"""Builds of one DuckDB warehouse's raw data on DuckDB and on PostgreSQL, for the tests that
+compare them: `dbt build` in a process of its own, the export to Postgres as a user runs it,
+and the tables read back cell by cell."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parents[2]
+# the BI contract (INTERFACE.md)
+OUTPUTS = ("office", "office_user_entity", "stale_accounts", "leadspace", "enrichment_status")
+# floating-point cells (the averages) may differ in their last bits between engines
+RELATIVE_TOLERANCE = 1e-9
+
+
+def run_dbt(workdir: Path, env: dict[str, str], as_of: date, *args: str,
+            expect_success: bool = True) -> str:
+    """`dbt build` (data tests, no unit tests) as of `as_of`, in its own process (dbt-duckdb
+    keeps the file open in the process that ran it); its output."""
+    dbt = Path(sys.executable).parent / "dbt"
+    result = subprocess.run([
+        str(dbt), "build", "--exclude", "resource_type:unit_test", *args,
+        "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
+        "--target-path", str(workdir / "target"), "--log-path", str(workdir / "logs"),
+        "--vars", json.dumps({"as_of_date": as_of.isoformat()}), "--quiet",
+    ], env={**os.environ, **env}, capture_output=True, text=True, check=False)
+    assert (result.returncode == 0) == expect_success, (
+        f"dbt build {' '.join(args)} exited {result.returncode}:\n{result.stdout}")
+    return result.stdout
+
+
+class DuckDBBuilds:
+    """The incremental build in the warehouse itself; the full refresh in a copy of it."""
+
+    def __init__(self, workdir: Path, warehouse: Path) -> None:
+        self.workdir, self.warehouse = workdir, warehouse
+        self.full = workdir / "full_refresh.duckdb"
+
+    def build(self, as_of: date, *args: str, expect_success: bool = True) -> str:
+        return run_dbt(self.workdir, {"DUCKDB_PATH": str(self.warehouse),
+                                      "PARQUET_DIR": str(self.workdir / "parquet")},
+                       as_of, *args, expect_success=expect_success)
+
+    def full_refresh(self, as_of: date) -> None:
+        shutil.copy(self.warehouse, self.full)
+        run_dbt(self.workdir, {"DUCKDB_PATH": str(self.full),
+                               "PARQUET_DIR": str(self.workdir / "parquet_full")},
+                as_of, "--full-refresh")
+
+    def query(self, sql: str, full_refresh: bool = False) -> tuple[list[str], list[tuple]]:
+        """`sql` (its tables named `main.<model>`): column names and rows."""
+        path = self.full if full_refresh else self.warehouse
+        with duckdb.connect(str(path), read_only=True) as con:
+            cursor = con.execute(sql)
+            return [column[0] for column in cursor.description], cursor.fetchall()
+
+
+class PostgresBuilds:
+    """The raw tables exported to a database of its own (`python -m loaders export --target
+    postgres`); the incremental build in schema `incremental`, the full refresh in
+    `full_refresh`."""
+
+    def __init__(self, workdir: Path, warehouse: Path, server, database: str) -> None:
+        self.workdir, self.warehouse, self.server = workdir, warehouse, server
+        self.database = server.create_database(database)
+
+    def env(self, schema: str) -> dict[str, str]:
+        return {**self.server.env(), "POSTGRES_DB": self.database, "POSTGRES_SCHEMA": schema}
+
+    def export(self) -> None:
+        result = subprocess.run(
+            [sys.executable, "-m", "loaders", "export", "--target", "postgres",
+             "--no-progress"],
+            cwd=ROOT, env={**os.environ, **self.env("incremental"),
+                           "DUCKDB_PATH": str(self.warehouse)},
+            capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def build(self, as_of: date, *args: str, expect_success: bool = True) -> str:
+        self.export()
+        return run_dbt(self.workdir, self.env("incremental"), as_of, "--target", "postgres",
+                       *args, expect_success=expect_success)
+
+    def full_refresh(self, as_of: date) -> None:
+        self.export()
+        run_dbt(self.workdir, self.env("full_refresh"), as_of, "--target", "postgres",
+                "--full-refresh")
+
+    def query(self, sql: str, full_refresh: bool = False) -> tuple[list[str], list[tuple]]:
+        """`sql` (its tables named `main.<model>`): column names and rows."""
+        schema = "full_refresh." if full_refresh else "incremental."
+        with self.server.connect(self.database) as con, con.cursor() as cursor:
+            cursor.execute(sql.replace("main.", schema))
+            return [column[0] for column in cursor.description], cursor.fetchall()
+
+
+def table(builds, name: str, full_refresh: bool = False) -> tuple[list[str], list[tuple]]:
+    return builds.query(f"select * from main.{name}", full_refresh=full_refresh)
+
+
+def differences(left: tuple[list[str], list[tuple]], right: tuple[list[str], list[tuple]],
+                ) -> list[str]:
+    """The cells in which two tables differ (rows matched on their non-float cells, floats
+    equal to RELATIVE_TOLERANCE), as sentences; [] when they are equal."""
+    (left_columns, left_rows), (right_columns, right_rows) = left, right
+    if left_columns != right_columns:
+        return [f"columns {left_columns} != {right_columns}"]
+    if len(left_rows) != len(right_rows):
+        return [f"{len(left_rows)} rows != {len(right_rows)} rows"]
+
+    def key(row: tuple) -> tuple:
+        return tuple("" if isinstance(v, float) else repr(v) for v in row)
+
+    found = []
+    for left_row, right_row in zip(sorted(left_rows, key=key), sorted(right_rows, key=key),
+                                   strict=True):
+        for column, left_value, right_value in zip(left_columns, left_row, right_row,
+                                                   strict=True):
+            if isinstance(left_value, float) and isinstance(right_value, float):
+                same = math.isclose(left_value, right_value, rel_tol=RELATIVE_TOLERANCE)
+            else:
+                same = left_value == right_value
+            if not same:
+                found.append(f"{column}: {left_value!r} != {right_value!r} in {left_row}")
+    return found
