@@ -199,11 +199,11 @@ def test_names_are_shown_as_text_never_run(demo_build, tmp_path, page):
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copy(demo_build / "warehouse.duckdb", warehouse)
     hostile = '<img src=x onerror="document.title=\'owned\'"> & "Sons" <b>'
-    with duckdb.connect(str(warehouse)) as con:
+    with duckdb.connect(str(warehouse)) as con:  # the name as the mart the cards read has it
         account_id = con.execute(
-            "select account_id from raw_crm.accounts order by account_id limit 1"
+            'select "AccountId" from office_accounts order by "AccountId" limit 1'
         ).fetchone()[0]
-        con.execute("update raw_crm.accounts set name = ? where account_id = ?",
+        con.execute('update office_accounts set "AccountName" = ? where "AccountId" = ?',
                     [hostile, account_id])
     out = tmp_path / "site"
     assert cards_main(["--warehouse", str(warehouse), "--out", str(out)]) == 0
