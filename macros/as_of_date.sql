@@ -1,10 +1,5 @@
-{#-
-    as_of_date() -> a SQL date literal, e.g. cast('2024-06-30' as date)
-
-    The day every figure is computed "as of" (METRICS.md). From the var `as_of_date`
-    (YYYY-MM-DD) when set, else the UTC date on which the dbt invocation started, so that all
-    models of one run agree on it. An invalid var value fails compilation with a message.
--#}
+{#- as_of_date() -> cast('2024-06-30' as date): the var `as_of_date`, else the UTC day the
+    invocation started, so every model of a run agrees (_macros.yml) -#}
 {%- macro as_of_date() -%}
     {%- set configured = var('as_of_date', none) -%}
     {%- if configured is none or (configured | string | trim) in ('', 'none', 'None', 'null') -%}
@@ -22,12 +17,8 @@
     cast('{{ day }}' as date)
 {%- endmacro -%}
 
-
-{#-
-    window_start_date() -> a SQL date literal: the first day of the engagement window, the
-    var `window_days` days ending on as_of_date() (inclusive). A constant, so an engine can
-    prune a scan with it.
--#}
+{#- window_start_date() -> the first day of the window of `window_days` days ending on
+    as_of_date(), a date literal: a constant, so an engine can prune a scan with it -#}
 {%- macro window_start_date() -%}
     {%- set as_of = modules.re.search("'([0-9-]+)'", as_of_date()).group(1) -%}
     {%- set days = var('window_days') | int -%}
@@ -42,13 +33,8 @@
     cast('{{ first_day.strftime('%Y-%m-%d') }}' as date)
 {%- endmacro -%}
 
-
-{#-
-    period_start(aggregation_level, date_expr) -> a SQL date: the first day of the period of
-    that level (Year, Month, Week) that holds the day, as int_periods cuts the periods to the
-    window: the month's first day, the ISO week's Monday, or the window's first day when the
-    period began before it. The day must lie in the window.
--#}
+{#- period_start(aggregation_level, date_expr) -> the first day of the Year, Month or Week
+    period holding a day of the window, as int_periods cuts them (_macros.yml) -#}
 {%- macro period_start(aggregation_level, date_expr) -%}
     {%- if aggregation_level == 'Year' -%}
     {{ window_start_date() }}

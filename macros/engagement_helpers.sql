@@ -1,10 +1,7 @@
 {#- Helpers of the engagement models; the engine-specific ones dispatch on the adapter
     (macros/_macros.yml documents them). -#}
 
-
-{#-
-    email_domain(address) -> the part of an email address after its last `@` (null when none).
--#}
+{#- email_domain(address) -> the part of an email address after its last `@` (null when none). -#}
 {%- macro email_domain(address) -%}
     {{ return(adapter.dispatch('email_domain', 'account_engagement')(address)) }}
 {%- endmacro -%}
@@ -21,13 +18,10 @@
     substring({{ address }} from '@([^@]+)$')
 {%- endmacro -%}
 
-
-{#-
-    url_host(url) -> the host name of a website as a CRM writes it, lower case, without
+{#- url_host(url) -> the host name of a website as a CRM writes it, lower case, without
     scheme, user info, port, path, query, fragment or trailing dot:
     'https://www.acme.co.uk/x' -> 'www.acme.co.uk', 'Acme.com:8080' -> 'acme.com'.
-    Null when there is none, or when the host is an IP address (no registered domain).
--#}
+    Null when there is none, or when the host is an IP address (no registered domain). -#}
 {%- macro url_host(url) -%}
     {{ return(adapter.dispatch('url_host', 'account_engagement')(url)) }}
 {%- endmacro -%}
@@ -66,20 +60,14 @@
     )
 {%- endmacro -%}
 
-
-{#-
-    host_labels(host) -> the number of dot-separated labels of a host name (portable).
--#}
+{#- host_labels(host) -> the number of dot-separated labels of a host name (portable). -#}
 {%- macro host_labels(host) -%}
     ({{ dbt.length(host) }} - {{ dbt.length("replace(" ~ host ~ ", '.', '')") }} + 1)
 {%- endmacro -%}
 
-
-{#-
-    last_labels(host, n) -> the last `n` dot-separated labels of a host name
+{#- last_labels(host, n) -> the last `n` dot-separated labels of a host name
     (last_labels("'www.acme.co.uk'", 2) -> 'co.uk'); '' or null when it has fewer.
-    `n` is a whole number known when the model compiles.
--#}
+    `n` is a whole number known when the model compiles. -#}
 {%- macro last_labels(host, n) -%}
     {{ return(adapter.dispatch('last_labels', 'account_engagement')(host, n)) }}
 {%- endmacro -%}
@@ -96,12 +84,9 @@
     substring({{ host }} from '((?:[^.]+[.]){{ '{' ~ (n - 1) ~ '}' }}[^.]+)$')
 {%- endmacro -%}
 
-
-{#-
-    iso_week_start(date_expr) -> the Monday starting the ISO week of a date, as a date.
+{#- iso_week_start(date_expr) -> the Monday starting the ISO week of a date, as a date.
     date_trunc('week', ...) is the ISO (Monday) week on DuckDB, Postgres, Spark/Databricks,
-    Redshift and Trino.
--#}
+    Redshift and Trino. -#}
 {%- macro iso_week_start(date_expr) -%}
     {{ return(adapter.dispatch('iso_week_start', 'account_engagement')(date_expr)) }}
 {%- endmacro -%}
@@ -114,11 +99,8 @@
     cast(date_trunc('week', {{ date_expr }}) as date)
 {%- endmacro -%}
 
-
-{#-
-    seconds_between(start_ts, end_ts) -> the seconds from one timestamp to another, as a
-    double (negative when end is before start; fractions of a second kept on DuckDB).
--#}
+{#- seconds_between(start_ts, end_ts) -> the seconds from one timestamp to another, as a
+    double (negative when end is before start; fractions of a second kept on DuckDB). -#}
 {%- macro seconds_between(start_ts, end_ts) -%}
     {{ return(adapter.dispatch('seconds_between', 'account_engagement')(start_ts, end_ts)) }}
 {%- endmacro -%}
@@ -134,7 +116,6 @@
 {%- macro postgres__seconds_between(start_ts, end_ts) -%}
     cast(extract(epoch from ({{ end_ts }} - {{ start_ts }})) as double precision)
 {%- endmacro -%}
-
 
 {#-
     engagement_score(components, active) -> the EngagementScore expression (integer 0-100),
@@ -187,7 +168,6 @@
     end
 {%- endmacro -%}
 
-
 {#-
     engagement_recency(last_email_date, last_meeting_date, period_end) -> the recency component
     of EngagementScore, a double in 0..1: 2^(-d / half-life), d = whole days from the latest
@@ -217,11 +197,8 @@
     end
 {%- endmacro -%}
 
-
-{#-
-    type_double() -> the warehouse's 8-byte floating-point type (dbt.type_float() is 4 bytes on
-    DuckDB): the type of the averages of the marts.
--#}
+{#- type_double() -> the warehouse's 8-byte floating-point type (dbt.type_float() is 4 bytes on
+    DuckDB): the type of the averages of the marts. -#}
 {%- macro type_double() -%}
     {{ return(adapter.dispatch('type_double', 'account_engagement')()) }}
 {%- endmacro -%}
@@ -237,7 +214,6 @@
 {%- macro postgres__type_double() -%}
     double precision
 {%- endmacro -%}
-
 
 {#- no_variant_for_this_adapter(macro_name): the compile error of a dispatched macro that has
     no variant for the adapter in use -#}

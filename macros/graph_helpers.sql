@@ -1,13 +1,7 @@
 {#- Helpers for the nested, string-typed shapes Graph lands in the raw layer: each dispatches
     on the adapter (macros/_macros.yml documents them). -#}
 
-
-{#-
-    struct_field(expr, path) -> expression
-
-    Nested field access. `path` is a dot-separated list of field names, case preserved:
-    struct_field('"from"', 'emailAddress.address') -> "from"."emailAddress"."address"
--#}
+{#- struct_field('"from"', 'emailAddress.address') -> "from"."emailAddress"."address" -#}
 {%- macro struct_field(expr, path) -%}
     {{ return(adapter.dispatch('struct_field', 'account_engagement')(expr, path)) }}
 {%- endmacro -%}
@@ -22,7 +16,6 @@
     {%- set fields = path.split('.') -%}
     ({{ expr }}{% for field in fields[:-1] %} -> '{{ field }}'{% endfor %} ->> '{{ fields[-1] }}')
 {%- endmacro -%}
-
 
 {#-
     unnest_struct_list(list_expr, relation_alias, element_alias, position_alias=none)
@@ -69,7 +62,6 @@
     {%- endif -%}
 {%- endmacro -%}
 
-
 {#-
     explode_list(list_expr) -> a select-list expression
 
@@ -94,7 +86,6 @@
 {%- macro spark__explode_list(list_expr) -%}
     explode({{ list_expr }})
 {%- endmacro -%}
-
 
 {#-
     parse_graph_datetime(expr) -> timestamp (without time zone), in UTC
@@ -155,17 +146,8 @@
     '[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]*)?)? ?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)\s*$'
 {%- endmacro -%}
 
-
-{#-
-    time_zone_names() -> a select of (zone_key, iana_name)
-
-    Every time-zone name a datetime may carry, lower case (`zone_key`), with the IANA name the
-    warehouse converts with: the Windows names Outlook writes ("pacific standard time",
-    mapped through the seed `windows_time_zones`) and the IANA names the warehouse knows. One
-    row per key (a Windows name wins over an IANA name spelled the same). A model joins it
-    on `lower(trim(zone))` and hands the IANA name to to_utc(): a join, not a lookup per row.
-    It reads ref('windows_time_zones'): a unit test of a model using it gives that seed.
--#}
+{#- time_zone_names() -> a select of (zone_key, iana_name): every zone name a datetime may
+    carry, lower case, Windows names through the seed windows_time_zones (_macros.yml) -#}
 {%- macro time_zone_names() -%}
     {%- set known_zones = adapter.dispatch('known_time_zones', 'account_engagement')() -%}
     select
@@ -200,7 +182,6 @@
 {%- macro postgres__known_time_zones() -%}
     pg_timezone_names
 {%- endmacro -%}
-
 
 {#-
     to_utc(datetime_string, time_zone, iana_zone) -> timestamp (without time zone), in UTC

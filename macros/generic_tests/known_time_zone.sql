@@ -1,9 +1,7 @@
-{#-
-    Generic test: every non-null value of `column_name` is a time-zone name the warehouse
+{#- Generic test: every non-null value of `column_name` is a time-zone name the warehouse
     can convert with (IANA, as `to_utc()` needs it). Fails with one row per unknown name.
     DuckDB checks against pg_timezone_names(); other adapters have no variant yet and pass
-    with a logged notice.
--#}
+    with a logged notice. -#}
 {%- test known_time_zone(model, column_name) -%}
     {{ return(adapter.dispatch('test_known_time_zone', 'account_engagement')(model, column_name)) }}
 {%- endtest -%}

@@ -183,8 +183,8 @@ def test_incremental_build_equals_full_refresh_and_empties_after_removal(builds)
         assert _count(builds, f"select count({key}) from main.{name}") == 0, name
 
 
-def test_key_test_catches_a_row_written_twice(tmp_path: Path) -> None:
-    """A day rebuilt twice over (an increment that failed to replace it) fails the build."""
+def _small_built_organisation(tmp_path: Path) -> DuckDBBuilds:
+    """A month of mail of the small organisation, built on DuckDB as of AS_OF."""
     builds = DuckDBBuilds(tmp_path, tmp_path / "warehouse.duckdb")
     with duckdb.connect(str(builds.warehouse)) as con:
         for statement in RAW_DDL:
@@ -193,6 +193,12 @@ def test_key_test_catches_a_row_written_twice(tmp_path: Path) -> None:
         land_days(con, AS_OF - timedelta(days=29), 30, MAILBOXES, PER_MAILBOX // 10,
                   CONTACTS, ACCOUNTS, salt=1000)
     builds.build(AS_OF)
+    return builds
+
+
+def test_key_test_catches_a_row_written_twice(tmp_path: Path) -> None:
+    """A day rebuilt twice over (an increment that failed to replace it) fails the build."""
+    builds = _small_built_organisation(tmp_path)
     with duckdb.connect(str(builds.warehouse)) as con:
         con.execute("""insert into main.int_account_email_people_days
             select * from main.int_account_email_people_days
@@ -201,3 +207,51 @@ def test_key_test_catches_a_row_written_twice(tmp_path: Path) -> None:
     failed = builds.build(AS_OF, "--select", "int_account_email_people_days",
                           "--resource-type", "test", expect_success=False)
     assert "unique_combination_of_columns_int_account_email_people_days" in failed, failed
+
+
+def test_day_build_tests_check_what_it_wrote_and_what_landed(tmp_path: Path) -> None:
+    """The data tests of a day build check the days it rewrote and the copies landed since the
+    last build: a copy the loader lands twice fails the staging key test, and a copy written
+    twice on a rewritten day fails int_email_copies' key test; a duplicate planted on a day no
+    build rewrote since is left alone (it was checked when its day was written)."""
+    builds = _small_built_organisation(tmp_path)
+    next_day = AS_OF + timedelta(days=1)
+    with duckdb.connect(str(builds.warehouse)) as con:
+        # the loader lands one old copy a second time, as a new row (a re-landing that
+        # failed to replace it)
+        con.execute(f"""insert into {GRAPH_SCHEMA}.messages
+            select * replace ({LATER} as _loaded_at)
+            from {GRAPH_SCHEMA}.messages where not _removed order by id limit 1""")
+    failed = builds.build(next_day, expect_success=False)
+    assert "unique_combination_of_columns_landed_since_build_stg_graph__messages" in failed, (
+        failed)
+    assert "unique_combination_of_columns_int_email_copies" not in failed, failed
+
+    (tmp_path / "rewritten").mkdir()
+    builds = _small_built_organisation(tmp_path / "rewritten")
+    with duckdb.connect(str(builds.warehouse)) as con:
+        # a day's mail at the volume of a year of PER_MAILBOX * 3 per mailbox
+        land_days(con, next_day, 1, MAILBOXES, PER_MAILBOX * 3, CONTACTS, ACCOUNTS,
+                  salt=2000)
+    builds.build(next_day)
+    with duckdb.connect(str(builds.warehouse)) as con:
+        rewritten, left_alone = con.execute("""select
+            count(distinct sent_date) filter (where built_at = (select max(built_at)
+                from main.int_email_copies)),
+            count(distinct sent_date) filter (where built_at < (select max(built_at)
+                from main.int_email_copies))
+            from main.int_email_copies""").fetchone()
+        assert rewritten >= 1 and left_alone >= 10, (rewritten, left_alone)
+        # a duplicate on a day the last build left alone, then one on a day it rewrote
+        duplicate = """insert into main.int_email_copies
+            select * from main.int_email_copies
+            where mailbox_id is not null and built_at {} (select max(built_at)
+                from main.int_email_copies)
+            order by sent_date, mailbox_id, message_id limit 1"""
+        con.execute(duplicate.format("<"))
+    tests = ("--select", "int_email_copies", "--resource-type", "test")
+    builds.build(next_day, *tests)
+    with duckdb.connect(str(builds.warehouse)) as con:
+        con.execute(duplicate.format("="))
+    failed = builds.build(next_day, *tests, expect_success=False)
+    assert "unique_combination_of_columns_int_email_copies" in failed, failed

@@ -32,6 +32,8 @@ invitees as (
         on
             event_attendees.mailbox_id = meeting_copies.mailbox_id
             and event_attendees.event_id = meeting_copies.event_id
+    -- an entry without an address (e.g. a room without one) cannot be attributed
+    where event_attendees.attendee_address is not null
     group by
         meeting_copies.meeting_id,
         event_attendees.attendee_address

@@ -121,4 +121,8 @@ final as (
 
 )
 
-select * from final
+select
+    final.*,
+    -- when this build started: the rows its data tests check (docs/incremental_models.md)
+    {{ this_build_started_at() }} as built_at
+from final
