@@ -4,36 +4,30 @@
     model, combination_of_columns, built_model
 ) -%}
     {%- set quoted = [] -%}
-    {%- set joined = [] -%}
+    {%- set matched = [] -%}
     {%- for column in combination_of_columns -%}
         {%- do quoted.append(adapter.quote(column)) -%}
-        {%- do joined.append('landed.' ~ adapter.quote(column) ~ ' = held.' ~ adapter.quote(column)) -%}
+        {%- do matched.append('landed.' ~ adapter.quote(column) ~ ' = held.' ~ adapter.quote(column)) -%}
     {%- endfor %}
-with
-
-landed as (
-
-    select {{ quoted | join(', ') }} from {{ model }}
-    where {{ landed_since_build_of(built_model) }}
-
-),
-
-held as (
-
-    select {{ quoted | join(', ') }} from {{ model }}
-    where not ({{ landed_since_build_of(built_model) }})
-
-)
-
--- a combination landed twice since, and one landed since that was held before
+-- a combination landed twice since the last build (in a full build: any repeated one)
 select {{ quoted | join(', ') }}, count(*) as n_records
-from landed
+from {{ model }}
+where {{ landed_since_build_of(built_model) }}
 group by {{ quoted | join(', ') }}
 having count(*) > 1
 
 union all
 
-select landed.{{ quoted | join(', landed.') }}, 2 as n_records
-from landed
-inner join held on {{ joined | join(' and ') }}
+-- a combination held before and landed again since (none in a full build)
+select held.{{ quoted | join(', held.') }}, 2 as n_records
+from (select * from {{ model }}) as held
+where
+    not ({{ landed_since_build_of(built_model, 'held.loaded_at') }})
+    and exists (
+        select 1 as landed_again
+        from (select * from {{ model }}) as landed
+        where
+            {{ matched | join(' and ') }}
+            and {{ landed_since_build_of(built_model, 'landed.loaded_at') }}
+    )
 {%- endtest -%}
