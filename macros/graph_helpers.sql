@@ -80,7 +80,26 @@
 {%- endmacro -%}
 
 {%- macro postgres__explode_list(list_expr) -%}
-    jsonb_array_elements({{ list_expr }})
+    jsonb_array_elements_text({{ list_expr }})
+{%- endmacro -%}
+
+{#- list_of_field('"toRecipients"', 'emailAddress.address') -> the list of that field of each
+    element (a struct) of a list, in order: ["a@x.com", ...] -#}
+{%- macro list_of_field(list_expr, path) -%}
+    {{ return(adapter.dispatch('list_of_field', 'account_engagement')(list_expr, path)) }}
+{%- endmacro -%}
+
+{%- macro default__list_of_field(list_expr, path) -%}
+    {{ no_variant_for_this_adapter('list_of_field') }}
+{%- endmacro -%}
+
+{%- macro duckdb__list_of_field(list_expr, path) -%}
+    list_transform({{ list_expr }}, lambda element: {{ struct_field('element', path) }})
+{%- endmacro -%}
+
+{%- macro postgres__list_of_field(list_expr, path) -%}
+    {#- a jsonb array of the fields (an element without the field gives none) -#}
+    jsonb_path_query_array({{ list_expr }}, '$[*].{{ path }}')
 {%- endmacro -%}
 
 {%- macro spark__explode_list(list_expr) -%}

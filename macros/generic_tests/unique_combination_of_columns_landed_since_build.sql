@@ -18,7 +18,8 @@ having count(*) > 1
 
 union all
 
--- a combination held before and landed again since (none in a full build)
+-- a combination held before and landed again since (none in a full build: nothing was held
+-- before it, which the last line tells the engine before it reads every row that landed)
 select held.{{ quoted | join(', held.') }}, 2 as n_records
 from (select * from {{ model }}) as held
 where
@@ -29,5 +30,10 @@ where
         where
             {{ matched | join(' and ') }}
             and {{ landed_since_build_of(built_model, 'landed.loaded_at') }}
+            and exists (
+                select 1 as held_before
+                from {{ model }}
+                where not ({{ landed_since_build_of(built_model) }})
+            )
     )
 {%- endtest -%}

@@ -76,9 +76,9 @@ landed_copies as (
         landed.conversation_id,
         landed.sent_at,
         coalesce(landed.from_address, landed.sender_address) as from_address,
-        landed.to_recipients,
-        landed.cc_recipients,
-        landed.bcc_recipients,
+        landed.to_addresses,
+        landed.cc_addresses,
+        landed.bcc_addresses,
         landed.loaded_at
     from {{ ref('stg_graph__messages') }} as landed
     left join mail_folders
@@ -116,9 +116,9 @@ final as (
         held.conversation_id,
         held.sent_at,
         held.from_address,
-        held.to_recipients,
-        held.cc_recipients,
-        held.bcc_recipients,
+        held.to_addresses,
+        held.cc_addresses,
+        held.bcc_addresses,
         held.loaded_at
     from {{ this }} as held
     where
@@ -146,9 +146,9 @@ final as (
         null as conversation_id,
         null as sent_at,
         null as from_address,
-        null as to_recipients,
-        null as cc_recipients,
-        null as bcc_recipients,
+        null as to_addresses,
+        null as cc_addresses,
+        null as bcc_addresses,
         loaded_at
     from rebuilt_days
 

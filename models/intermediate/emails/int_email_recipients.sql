@@ -11,7 +11,7 @@ to_entries as (
         internet_message_id,
         sent_date,
         loaded_at,
-        {{ explode_list('to_recipients') }} as recipient
+        {{ explode_list('to_addresses') }} as written_address
     from {{ ref('int_email_copies') }}
 
 ),
@@ -22,7 +22,7 @@ cc_entries as (
         internet_message_id,
         sent_date,
         loaded_at,
-        {{ explode_list('cc_recipients') }} as recipient
+        {{ explode_list('cc_addresses') }} as written_address
     from {{ ref('int_email_copies') }}
 
 ),
@@ -34,7 +34,7 @@ bcc_entries as (
         internet_message_id,
         sent_date,
         loaded_at,
-        {{ explode_list('bcc_recipients') }} as recipient
+        {{ explode_list('bcc_addresses') }} as written_address
     from {{ ref('int_email_copies') }}
 
 ),
@@ -56,10 +56,10 @@ final as (
     select
         internet_message_id,
         sent_date,
-        {{ struct_field('recipient', 'emailAddress.address') }} as written_address,
+        written_address,
         loaded_at
     from entries
-    where {{ struct_field('recipient', 'emailAddress.address') }} is not null
+    where written_address is not null
 
 )
 

@@ -35,12 +35,13 @@ renamed as (
         {{ struct_field('"from"', 'emailAddress.name') }} as from_name,
         nullif(lower(trim({{ struct_field('sender', 'emailAddress.address') }})), '')
             as sender_address,
-        -- the To, Cc and Bcc entries as Graph sent them ({emailAddress: {name, address}}),
-        -- each list as it is: int_email_recipients unnests them one by one (concatenating
-        -- them first copies every entry: 75 M messages, 23 s)
-        "toRecipients" as to_recipients,
-        "ccRecipients" as cc_recipients,
-        "bccRecipients" as bcc_recipients,
+        -- the address of each To, Cc and Bcc entry ({emailAddress: {name, address}}), as
+        -- written, each list apart: int_email_recipients unnests them one by one
+        -- (concatenating them first copies every entry: 75 M messages, 23 s); a list of
+        -- strings is half the size of the entries (int_email_copies, 75 M copies: 9 s less)
+        {{ list_of_field('"toRecipients"', 'emailAddress.address') }} as to_addresses,
+        {{ list_of_field('"ccRecipients"', 'emailAddress.address') }} as cc_addresses,
+        {{ list_of_field('"bccRecipients"', 'emailAddress.address') }} as bcc_addresses,
 
         ---------- load metadata
         _loaded_at as loaded_at
