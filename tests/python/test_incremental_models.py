@@ -29,11 +29,11 @@ from loaders.schema import CRM_SCHEMA, GRAPH_SCHEMA, LOADER_SCHEMA, RAW_DDL
 
 AS_OF = date(2026, 6, 30)
 MAILBOXES, ACCOUNTS, CONTACTS, PER_MAILBOX = 8, 20, 80, 600
-# the models rebuilt by whole days, what is built from them, and the outputs
+# the models rebuilt by whole days (or periods), what is built from them, and the outputs
 COMPARED = ("int_email_addresses", "int_address_accounts", "int_email_participants",
             "int_email_account_interactions", "int_account_email_people_days",
-            "int_account_email_replies", "int_meeting_participants",
-            "int_account_period_figures", "office", "stale_accounts")
+            "int_account_email_people_periods", "int_account_email_replies",
+            "int_meeting_participants", "int_account_period_figures", "office", "stale_accounts")
 # rebuilt by whole days: each holds one day row (no email, no person) per day it rebuilt
 DAY_MODELS = {"int_email_participants": ("sent_date", "internet_message_id"),
               "int_email_account_interactions": ("sent_date", "internet_message_id"),

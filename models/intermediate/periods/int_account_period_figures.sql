@@ -164,9 +164,11 @@ meeting_figures as (
 
 email_people as (
 
-    -- each person once per account and period, from the people of each day (the table is read
-    -- by name in each level's branch: a CTE read three times would be kept whole in memory,
-    -- 18 M rows at 2,500 mailboxes); then per side
+    -- each person once per account and period, then per side: the whole months and weeks of
+    -- the window as int_account_email_people_periods counted them; the Year and the cut
+    -- months and weeks from the people of each day (the table is read by name in each
+    -- level's branch: a CTE read three times would be kept whole in memory, 18 M rows at
+    -- 2,500 mailboxes)
     select
         account_id,
         aggregation_level,
@@ -174,7 +176,40 @@ email_people as (
         sum(case when side = 'org' then people else 0 end) as org_contacts,
         sum(case when side = 'account' then people else 0 end) as account_contacts
     from (
-        {%- for level in ['Year', 'Month', 'Week'] %}
+        select
+            counted.account_id,
+            counted.aggregation_level,
+            counted.period_start,
+            counted.side,
+            counted.people
+        from {{ ref('int_account_email_people_periods') }} as counted
+        inner join periods
+            on
+                counted.aggregation_level = periods.aggregation_level
+                and counted.period_start = periods.period_start
+        where
+            periods.is_whole
+            and counted.account_id is not null
+
+        union all
+
+        select
+            account_id,
+            'Year' as aggregation_level,
+            {{ period_start('Year', 'activity_date') }} as period_start,
+            side,
+            count(distinct person) as people
+        from {{ ref('int_account_email_people_days') }}
+        where
+            person is not null
+            and activity_date between {{ window_start_date() }} and {{ as_of_date() }}
+        group by
+            account_id,
+            side
+        {%- for level in ['Month', 'Week'] %}
+
+        union all
+
         select
             account_id,
             '{{ level }}' as aggregation_level,
@@ -185,14 +220,15 @@ email_people as (
         where
             person is not null
             and activity_date between {{ window_start_date() }} and {{ as_of_date() }}
+            and {{ period_start(level, 'activity_date') }} in (
+                select periods.period_start
+                from periods
+                where periods.aggregation_level = '{{ level }}' and not periods.is_whole
+            )
         group by
             account_id,
             {{ period_start(level, 'activity_date') }},
             side
-        {%- if not loop.last %}
-
-        union all
-        {%- endif %}
         {%- endfor %}
     ) as people_per_period
     group by

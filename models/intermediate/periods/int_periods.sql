@@ -37,16 +37,22 @@ periods as (
     select
         'Year' as aggregation_level,
         min(day_date) as period_start,
-        max(day_date) as period_end
+        max(day_date) as period_end,
+        false as is_whole
     from labelled
 
     union all
 
-    -- months and ISO weeks cut to the window: the first may start on the window's first day
+    -- months and ISO weeks cut to the window: the first may start on the window's first day,
+    -- the last end on as_of_date; the others are whole
     select
         'Month' as aggregation_level,
         min(day_date) as period_start,
-        max(day_date) as period_end
+        max(day_date) as period_end,
+        min(day_date) = month_start
+        and max(day_date) = cast(
+            {{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, 'month_start')) }} as date
+        ) as is_whole
     from labelled
     group by month_start
 
@@ -55,7 +61,8 @@ periods as (
     select
         'Week' as aggregation_level,
         min(day_date) as period_start,
-        max(day_date) as period_end
+        max(day_date) as period_end,
+        count(*) = 7 as is_whole
     from labelled
     group by week_start
 
@@ -67,7 +74,8 @@ final as (
         aggregation_level,
         period_start,
         period_end,
-        {{ dbt.datediff('period_start', 'period_end', 'day') }} + 1 as period_days
+        {{ dbt.datediff('period_start', 'period_end', 'day') }} + 1 as period_days,
+        is_whole
     from periods
 
 )

@@ -1,0 +1,110 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['aggregation_level', 'period_start'],
+        on_schema_change='fail',
+    )
+}}
+
+{#- Rebuilt by whole periods (docs/incremental_models.md): a build recounts every calendar
+    month and ISO week holding a day int_account_email_people_days rewrote since this model's
+    last build (each day of its latest build is newer than every row here), and gives each of
+    them one period row (no account), so that a period whose people are all gone is still
+    replaced. -#}
+with
+
+rebuilt_days as (
+
+    select distinct activity_date
+    from {{ ref('int_account_email_people_days') }}
+    {%- if is_incremental() %}
+    where built_at > (select max(built.built_at) as last_build from {{ this }} as built)
+    {%- endif %}
+
+),
+
+rebuilt_periods as (
+
+    select distinct
+        'Month' as aggregation_level,
+        cast({{ dbt.date_trunc('month', 'activity_date') }} as date) as period_start
+    from rebuilt_days
+
+    union
+
+    select distinct
+        'Week' as aggregation_level,
+        {{ iso_week_start('activity_date') }} as period_start
+    from rebuilt_days
+
+),
+
+people_per_period as (
+
+    -- each person once per account, side and calendar period (the table is read by name in
+    -- each level's branch, as in int_account_period_figures)
+    select
+        'Month' as aggregation_level,
+        cast({{ dbt.date_trunc('month', 'activity_date') }} as date) as period_start,
+        account_id,
+        side,
+        count(distinct person) as people
+    from {{ ref('int_account_email_people_days') }}
+    where
+        person is not null
+        and cast({{ dbt.date_trunc('month', 'activity_date') }} as date) in (
+            select rebuilt_periods.period_start
+            from rebuilt_periods
+            where rebuilt_periods.aggregation_level = 'Month'
+        )
+    group by
+        cast({{ dbt.date_trunc('month', 'activity_date') }} as date),
+        account_id,
+        side
+
+    union all
+
+    select
+        'Week' as aggregation_level,
+        {{ iso_week_start('activity_date') }} as period_start,
+        account_id,
+        side,
+        count(distinct person) as people
+    from {{ ref('int_account_email_people_days') }}
+    where
+        person is not null
+        and {{ iso_week_start('activity_date') }} in (
+            select rebuilt_periods.period_start
+            from rebuilt_periods
+            where rebuilt_periods.aggregation_level = 'Week'
+        )
+    group by
+        {{ iso_week_start('activity_date') }},
+        account_id,
+        side
+
+),
+
+final as (
+
+    select * from people_per_period
+
+    union all
+
+    -- the period rows
+    select
+        aggregation_level,
+        period_start,
+        null as account_id,
+        null as side,
+        null as people
+    from rebuilt_periods
+
+)
+
+select
+    final.*,
+    -- when this build started: the rows its data tests check (docs/incremental_models.md)
+    {{ this_build_started_at() }} as built_at
+from final
