@@ -12,6 +12,13 @@
     last build (each day of its latest build is newer than every row here), and gives each of
     them one period row (no account), so that a period whose people are all gone is still
     replaced. -#}
+
+{#- the first day of the calendar month and of the ISO week holding a day -#}
+{%- set calendar_start = {
+    'Month': 'cast(' ~ dbt.date_trunc('month', 'activity_date') ~ ' as date)',
+    'Week': iso_week_start('activity_date'),
+} -%}
+
 with
 
 rebuilt_days as (
@@ -25,64 +32,48 @@ rebuilt_days as (
 ),
 
 rebuilt_periods as (
+    {%- for level, start in calendar_start.items() %}
 
     select distinct
-        'Month' as aggregation_level,
-        cast({{ dbt.date_trunc('month', 'activity_date') }} as date) as period_start
+        '{{ level }}' as aggregation_level,
+        {{ start }} as period_start
     from rebuilt_days
+    {%- if not loop.last %}
 
-    union
-
-    select distinct
-        'Week' as aggregation_level,
-        {{ iso_week_start('activity_date') }} as period_start
-    from rebuilt_days
+    union all
+    {%- endif %}
+    {%- endfor %}
 
 ),
 
 people_per_period as (
+    {%- for level, start in calendar_start.items() %}
 
     -- each person once per account, side and calendar period (the table is read by name in
     -- each level's branch, as in int_account_period_figures)
     select
-        'Month' as aggregation_level,
-        cast({{ dbt.date_trunc('month', 'activity_date') }} as date) as period_start,
+        '{{ level }}' as aggregation_level,
+        {{ start }} as period_start,
         account_id,
         side,
         count(distinct person) as people
     from {{ ref('int_account_email_people_days') }}
     where
         person is not null
-        and cast({{ dbt.date_trunc('month', 'activity_date') }} as date) in (
+        and {{ start }} in (
             select rebuilt_periods.period_start
             from rebuilt_periods
-            where rebuilt_periods.aggregation_level = 'Month'
+            where rebuilt_periods.aggregation_level = '{{ level }}'
         )
     group by
-        cast({{ dbt.date_trunc('month', 'activity_date') }} as date),
+        {{ start }},
         account_id,
         side
+    {%- if not loop.last %}
 
     union all
-
-    select
-        'Week' as aggregation_level,
-        {{ iso_week_start('activity_date') }} as period_start,
-        account_id,
-        side,
-        count(distinct person) as people
-    from {{ ref('int_account_email_people_days') }}
-    where
-        person is not null
-        and {{ iso_week_start('activity_date') }} in (
-            select rebuilt_periods.period_start
-            from rebuilt_periods
-            where rebuilt_periods.aggregation_level = 'Week'
-        )
-    group by
-        {{ iso_week_start('activity_date') }},
-        account_id,
-        side
+    {%- endif %}
+    {%- endfor %}
 
 ),
 
