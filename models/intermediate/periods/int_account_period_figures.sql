@@ -165,10 +165,10 @@ meeting_figures as (
 email_people as (
 
     -- each person once per account and period, then per side: the whole months and weeks of
-    -- the window as int_account_email_people_periods counted them; the Year and the cut
-    -- months and weeks from the people of each day (the table is read by name in each
-    -- level's branch: a CTE read three times would be kept whole in memory, 18 M rows at
-    -- 2,500 mailboxes)
+    -- the window as int_account_email_people_periods counted them; the other periods (the
+    -- Year, the cut months and weeks) from the people of each day (the table is read by name
+    -- in each level's branch: a CTE read three times would be kept whole in memory, 18 M rows
+    -- at 2,500 mailboxes)
     select
         account_id,
         aggregation_level,
@@ -190,23 +190,7 @@ email_people as (
         where
             periods.is_whole
             and counted.account_id is not null
-
-        union all
-
-        select
-            account_id,
-            'Year' as aggregation_level,
-            {{ period_start('Year', 'activity_date') }} as period_start,
-            side,
-            count(distinct person) as people
-        from {{ ref('int_account_email_people_days') }}
-        where
-            person is not null
-            and activity_date between {{ window_start_date() }} and {{ as_of_date() }}
-        group by
-            account_id,
-            side
-        {%- for level in ['Month', 'Week'] %}
+        {%- for level in ['Year', 'Month', 'Week'] %}
 
         union all
 
