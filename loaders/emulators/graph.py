@@ -824,8 +824,9 @@ class GraphEmulator(LoopbackServer):
             error = GraphError(500, "generalException", f"An unexpected error occurred: {exc!r}")
             status, payload, headers = 500, self._error_body(error, req), {}
             content_type = JSON_TYPE
-        self._send(handler, req, status, payload, content_type, headers)
+        # Logged before the answer leaves, so a client that has its answer finds it logged.
         self._log(req, status, started)
+        self._send(handler, req, status, payload, content_type, headers)
 
     def _send(self, handler: BaseHTTPRequestHandler, req: _Request, status: int, payload: bytes,
               content_type: str, headers: dict[str, str]) -> None:

@@ -312,6 +312,11 @@ class LeadspaceEmulator(LoopbackServer):
             payload = self._error(exc.error) if exc.error else b""
         except Exception as exc:  # noqa: BLE001 - answered as a server error, never a crash
             status, payload = 500, self._error(f"Internal server error: {exc!r}")
+        # Logged before the answer leaves, so a client that has its answer finds it logged.
+        self.requests.append({
+            "method": method, "path": path, "body": body, "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+        })
         handler.send_response(status)
         if payload:
             handler.send_header("Content-Type", "application/json")
@@ -321,10 +326,6 @@ class LeadspaceEmulator(LoopbackServer):
         handler.end_headers()
         if payload:
             handler.wfile.write(payload)
-        self.requests.append({
-            "method": method, "path": path, "body": body, "status": status,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-        })
 
     def _gate(self, handler: BaseHTTPRequestHandler) -> None:
         auth = handler.headers.get("Authorization") or ""
