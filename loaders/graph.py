@@ -93,7 +93,7 @@ def load(
     if workers < 1:
         raise BadInput("--workers must be at least 1.")
     started = utc_now()
-    client = GraphClient(settings, pool_size=workers * PER_MAILBOX_LIMIT)
+    client = GraphClient(settings)
     client.check_credentials()
     selected = mailbox_selection.resolve(client, mailboxes, groups)
     run_id = new_run_id()

@@ -6,16 +6,23 @@
 - 401 renews the token once per request; 403 and 404 become readable errors.
 - Each mailbox gets at most `per_mailbox_limit` requests in flight (Outlook allows 4).
 - Pages are followed by `@odata.nextLink` used verbatim; a page may be empty and still
-  carry a next link.
+  carry a next link. A page is landed as the bytes Graph sent: its links are read from the
+  members around its `value` array (`page_links`), its records are parsed only when a caller
+  asks for them (the folders, a user), never for the message pages the loader lands.
+- Each worker thread takes a session of its own from a pool (requests' sessions are not
+  thread-safe); the environment (proxies, CA bundle) is read once per session, not per
+  request, and `.netrc` is never consulted (the Authorization header is ours).
 """
 
 from __future__ import annotations
 
+import os
+import queue
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from functools import cached_property
 
 import orjson
 import requests
@@ -50,10 +57,53 @@ class SyncStateExpired(GraphError):
     """A nextLink or deltaLink Graph no longer accepts: the stream must start over."""
 
 
-@dataclass
+LINKS = ("@odata.nextLink", "@odata.deltaLink")
+
+
+def page_links(raw: bytes) -> dict[str, str] | None:
+    """The `@odata.nextLink` / `@odata.deltaLink` of a collection page (those it has), read
+    without parsing its records; None when they cannot be read that way for certain (the
+    caller then parses the page whole).
+
+    A JSON string cannot hold an unescaped quote, so the first `"value"` in the page is a
+    member name: what precedes it must parse as an object on its own (`{"@odata.context": ...,
+    "@odata.nextLink": ...}`, where Graph puts a delta's links). After it, a link name found
+    from the end either starts the members that close the page (`"@odata.nextLink": "..."}`,
+    which then parse as an object on their own) or sits inside a record (then they do not).
+    """
+    start = raw.find(b'"value"')
+    if start < 0 or not raw[:start].lstrip().startswith(b"{"):
+        return None
+    head = raw[:start].rstrip()
+    try:
+        members = orjson.loads(head.removesuffix(b",") + b"}")
+        tail = [at for name in LINKS if (at := raw.rfind(b'"%s"' % name.encode())) > start]
+        if tail:
+            members.update(orjson.loads(b"{" + raw[min(tail):]))
+    except (orjson.JSONDecodeError, TypeError, ValueError):
+        return None
+    return {name: members[name] for name in LINKS if isinstance(members.get(name), str)}
+
+
 class Page:
-    raw: bytes
-    body: dict
+    """One page as Graph sent it (`raw`, landed as is) and its links."""
+
+    def __init__(self, raw: bytes, links: dict[str, str] | None = None,
+                 body: dict | None = None) -> None:
+        self.raw = raw
+        if body is not None:
+            self.__dict__["body"] = body
+        self._links = links if links is not None else {
+            name: self.body[name] for name in LINKS if isinstance(self.body.get(name), str)
+        }
+
+    @cached_property
+    def body(self) -> dict:
+        try:
+            body = orjson.loads(self.raw)
+        except orjson.JSONDecodeError:
+            raise LoadFailed("Graph sent a page that is not JSON") from None
+        return body if isinstance(body, dict) else {}
 
     @property
     def value(self) -> list:
@@ -62,11 +112,11 @@ class Page:
 
     @property
     def next_link(self) -> str | None:
-        return self.body.get("@odata.nextLink")
+        return self._links.get("@odata.nextLink")
 
     @property
     def delta_link(self) -> str | None:
-        return self.body.get("@odata.deltaLink")
+        return self._links.get("@odata.deltaLink")
 
 
 def build_session(
@@ -76,12 +126,16 @@ def build_session(
     status_forcelist: tuple[int, ...] = (429, 500, 502, 503, 504),
     allowed_methods: frozenset[str] = frozenset({"GET"}),
     retry_reads: bool = True,
+    url: str | None = None,
 ) -> requests.Session:
     """A session that retries `status_forcelist` answers (waiting out `Retry-After` when sent,
     else backing off exponentially with jitter) and dropped connections, a bounded number of
     times. `retry_reads=False` never resends a request whose answer was lost on the way back
     (a POST that may have been processed, and paid for). Shared by the Graph and Leadspace
-    clients."""
+    clients. With `url` (the host every request of the session goes to), what requests would
+    look up in the environment on each request is read once instead: the proxies for that
+    host (HTTPS_PROXY, NO_PROXY, ...) and the CA bundle (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE);
+    `.netrc` is then left out (a Basic login from it would replace the Bearer token)."""
     retry = Retry(
         total=retries,
         connect=retries,
@@ -100,6 +154,12 @@ def build_session(
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = "account-engagement-loader/0.1"
+    if url is not None:
+        session.trust_env = False
+        session.proxies = requests.utils.get_environ_proxies(url)
+        session.verify = (
+            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        )
     return session
 
 
@@ -107,13 +167,14 @@ class GraphClient:
     def __init__(
         self,
         settings: GraphSettings,
-        pool_size: int = 16,
         retries: int = 8,
         backoff: float = 0.5,
         per_mailbox_limit: int = PER_MAILBOX_LIMIT,
     ) -> None:
         self.base_url = settings.api_url
-        self._session = build_session(pool_size, retries, backoff)
+        # one session per worker thread at a time, reused: built on first need
+        self._sessions: queue.SimpleQueue[requests.Session] = queue.SimpleQueue()
+        self._new_session = lambda: build_session(1, retries, backoff, url=self.base_url)
         self._tokens = TokenProvider(settings, build_session(2, retries, backoff))
         self._slots: dict[str, threading.Semaphore] = defaultdict(
             lambda: threading.BoundedSemaphore(per_mailbox_limit)
@@ -150,9 +211,10 @@ class GraphClient:
                 request_headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
                 request_headers.update(headers or {})
                 try:
-                    response = self._session.get(
-                        url, params=params, headers=request_headers, timeout=(10, 120)
-                    )
+                    with self._session() as session:
+                        response = session.get(
+                            url, params=params, headers=request_headers, timeout=(10, 120)
+                        )
                 except requests.RequestException as exc:
                     raise LoadFailed(
                         f"Graph did not answer after retries ({type(exc).__name__}) for "
@@ -164,6 +226,17 @@ class GraphClient:
                     continue
                 return self._page_or_raise(response, url)
         raise AssertionError("unreachable")
+
+    @contextmanager
+    def _session(self) -> Iterator[requests.Session]:
+        try:
+            session = self._sessions.get_nowait()
+        except queue.Empty:
+            session = self._new_session()
+        try:
+            yield session
+        finally:
+            self._sessions.put(session)
 
     def pages(
         self,
@@ -182,11 +255,15 @@ class GraphClient:
     @staticmethod
     def _page_or_raise(response: requests.Response, url: str) -> Page:
         if response.status_code == 200:
-            try:
-                body = orjson.loads(response.content)
+            raw = response.content
+            links = page_links(raw)
+            if links is not None:
+                return Page(raw, links)
+            try:  # not a collection page (one entity), or links not found for certain
+                body = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 raise LoadFailed(f"Graph sent a body that is not JSON for {_redact(url)}") from None
-            return Page(response.content, body if isinstance(body, dict) else {})
+            return Page(raw, body=body if isinstance(body, dict) else {})
         code, message = _graph_error(response)
         status = response.status_code
         if status == 401:

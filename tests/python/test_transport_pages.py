@@ -1,0 +1,81 @@
+"""A page's links are read without parsing its records (loaders/transport.py, `page_links`),
+and only where that is certain; a page found broken later is kept, not lost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from loaders.landing import Lander, PageItem
+from loaders.transport import Page, page_links
+from loaders.warehouse import connect
+
+NEXT = "https://graph.microsoft.com/v1.0/users/u1/mailFolders/f1/messages/delta?$skiptoken=a%5Db"
+DELTA = "https://graph.microsoft.com/v1.0/users/u1/mailFolders/f1/messages/delta?$deltatoken=z"
+RECORD = {"id": "m1", "internetMessageId": "<1@x>", "sentDateTime": "2026-06-01T09:00:00Z"}
+
+
+def dumps(page: dict) -> bytes:
+    return orjson.dumps(page)
+
+
+@pytest.mark.parametrize("page", [
+    # the emulator's order (and Graph's for a list): the links after the records
+    {"@odata.context": "c", "value": [RECORD, RECORD], "@odata.nextLink": NEXT},
+    {"@odata.context": "c", "value": [RECORD], "@odata.deltaLink": DELTA},
+    # the order of Graph's delta examples: the link before the records
+    {"@odata.context": "c", "@odata.nextLink": NEXT, "value": [RECORD]},
+    {"@odata.context": "c", "@odata.deltaLink": DELTA, "value": []},
+    # an empty page that still goes on; a last page of a list, without a link
+    {"@odata.context": "c", "value": [], "@odata.nextLink": NEXT},
+    {"@odata.context": "c", "value": [RECORD]},
+    # a record whose text looks like a link: it is inside a string, so never a member name
+    {"value": [{**RECORD, "subject": '"@odata.nextLink": "https://evil"}'}],
+     "@odata.deltaLink": DELTA},
+])
+def test_links_are_the_ones_a_full_parse_finds(page: dict) -> None:
+    raw = dumps(page)
+    expected = {k: v for k, v in page.items() if k in ("@odata.nextLink", "@odata.deltaLink")}
+    assert page_links(raw) == expected
+    assert page_links(orjson.dumps(page, option=orjson.OPT_INDENT_2)) == expected
+    built = Page(raw, page_links(raw))
+    assert (built.next_link, built.delta_link) == (
+        page.get("@odata.nextLink"), page.get("@odata.deltaLink"))
+
+
+@pytest.mark.parametrize("raw", [
+    # a record with a member of a link's name: the members found after it do not close the page
+    dumps({"value": [{**RECORD, "@odata.nextLink": "x"}], "@odata.deltaLink": DELTA}),
+    dumps({"value": [{**RECORD, "@odata.nextLink": "x"}]}),
+    # a "value" member inside an object before the records
+    dumps({"@odata.context": {"value": 1}, "value": [RECORD], "@odata.nextLink": NEXT}),
+    # not a collection page; not JSON at all; cut short
+    dumps({"id": "AAMk", "displayName": "Inbox"}),
+    b"<html>502 Bad Gateway</html>",
+    dumps({"value": [RECORD], "@odata.nextLink": NEXT})[:-5],
+])
+def test_uncertain_pages_are_left_to_a_full_parse(raw: bytes) -> None:
+    assert page_links(raw) is None
+
+
+def test_a_page_found_broken_is_kept_whole_and_the_rest_of_the_batch_lands(
+        tmp_path: Path) -> None:
+    good = dumps({"value": [RECORD], "@odata.deltaLink": DELTA})
+    broken = b'{"value": [{"id": "m2", "sentDateTime": "2026-06-01T09:00:00Z"' + b"}, {oops" + \
+        b'], "@odata.deltaLink": "' + DELTA.encode() + b'"}'
+    assert page_links(broken) == {"@odata.deltaLink": DELTA}  # its links read fine
+    con = connect(tmp_path / "w.duckdb")
+    lander = Lander(con, "run1")
+    lander.start()
+    for stream, raw in (("messages:f1", good), ("messages:f2", broken)):
+        lander.put(PageItem("messages", "u1", stream, raw, stream.split(":")[1],
+                            {"window_start": None, "next_link": None, "delta_link": DELTA}))
+    lander.close()
+    assert con.execute("select _mailbox_id, id from raw_graph.messages").fetchall() == [
+        ("u1", "m1")]
+    kept = con.execute("select record, problem from raw_graph.malformed_records").fetchall()
+    assert len(kept) == 1
+    assert kept[0][0] == broken.decode()
+    assert kept[0][1].startswith("the page is not JSON")
