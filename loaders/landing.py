@@ -19,7 +19,6 @@ import queue
 import shutil
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +34,8 @@ log = logging.getLogger(__name__)
 
 MESSAGE_COLUMNS = ", ".join(f'"{name}"' for name in MESSAGE_FIELDS)
 EVENT_COLUMNS = ", ".join(f'"{name}"' for name in EVENT_FIELDS)
+# the write-ahead log a load lets grow before DuckDB checkpoints (start())
+CHECKPOINT_THRESHOLD = "256MB"
 
 
 def _json_columns(fields: dict[str, str]) -> dict[str, str]:
@@ -102,16 +103,16 @@ class Lander:
         self,
         con: duckdb.DuckDBPyConnection,
         run_id: str,
-        batch_pages: int = 64,
-        batch_seconds: float = 2.0,
+        batch_bytes: int = 64 << 20,
         on_landed: Callable[[int], None] | None = None,
     ) -> None:
         self._con = con
         self._run_id = run_id
-        self._batch_pages = batch_pages
-        self._batch_seconds = batch_seconds
+        self._batch_bytes = batch_bytes
         self._on_landed = on_landed or (lambda n: None)
-        self._queue: queue.Queue = queue.Queue(maxsize=batch_pages * 3)
+        # room for about two batches of ~1 MB pages: fetching runs ahead of the writer by a
+        # batch, and waits (memory stays flat) when the writer falls further behind
+        self._queue: queue.Queue = queue.Queue(maxsize=2 * max(1, batch_bytes >> 20))
         self._thread = threading.Thread(target=self._run, name="lander", daemon=True)
         self._spool_dir = Path(tempfile.mkdtemp(prefix="graph-spool-"))
         self._seq = 0
@@ -120,6 +121,11 @@ class Lander:
 
     # ---------------------------------------------------------------- producer side
     def start(self) -> None:
+        # DuckDB checkpoints whenever its write-ahead log passes 16 MB: every few batches of
+        # a load, each time rewriting the row groups the last one wrote (measured at 50
+        # mailboxes: a third of the writer's time). The load checkpoints once, at its end
+        # (warehouse.compact); a killed load replays its log at the next start.
+        self._con.execute(f"set checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
         self._thread.start()
 
     def put(self, item: object) -> None:
@@ -137,6 +143,8 @@ class Lander:
         if self._thread.is_alive():
             self._queue.put(_STOP)
             self._thread.join()
+        with contextlib.suppress(duckdb.Error):
+            self._con.execute("reset checkpoint_threshold")
         shutil.rmtree(self._spool_dir, ignore_errors=True)
         if self.error is not None:
             raise self.error
@@ -146,26 +154,36 @@ class Lander:
         try:
             stopping = False
             while not stopping:
-                # pages are landed in batches; other items (a stream's end, a calendar
-                # snapshot, a folder list) wait for the batch they follow, keeping their order
+                # The writer takes what has queued while it was busy, up to `batch_bytes` of
+                # pages; with nothing queued it waits for the next item. Other items (a
+                # stream's end, a calendar, a folder list) wait for the pages they follow.
                 batch: list[PageItem] = []
                 deferred: list[object] = []
-                deadline = time.monotonic() + self._batch_seconds
-                while len(batch) < self._batch_pages:
-                    try:
-                        item = self._queue.get(timeout=max(0.01, deadline - time.monotonic()))
-                    except queue.Empty:
-                        break
+                size = 0
+                item = self._queue.get()
+                while True:
                     if item is _STOP:
                         stopping = True
                         break
                     if isinstance(item, PageItem):
                         batch.append(item)
+                        size += len(item.raw)
                     else:
                         deferred.append(item)
+                    if size >= self._batch_bytes:
+                        break
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
                 self._land_pages(batch)
+                # the calendars that came with this batch, in one set of statements (a
+                # stream's end and the folder lists do not depend on them)
+                self._land_snapshots([i for i in deferred if isinstance(i, SnapshotItem)])
                 ended = []
                 for item in deferred:
+                    if isinstance(item, SnapshotItem):
+                        continue
                     if isinstance(item, StreamEnd):
                         ended.append(self._run_row(item))
                     else:
@@ -183,9 +201,7 @@ class Lander:
                         return
 
     def _handle(self, item: object) -> None:
-        if isinstance(item, SnapshotItem):
-            self._land_snapshot(item)
-        elif isinstance(item, StreamEnd):
+        if isinstance(item, StreamEnd):
             record_runs(self._con, [self._run_row(item)])
         elif isinstance(item, Callback):
             item.fn(self._con)
@@ -204,22 +220,18 @@ class Lander:
         return self.stats.setdefault((mailbox_id, stream), StreamStats())
 
     def _spool(self, raws: list[bytes]) -> str:
-        """Write pages, as Graph sent them, into one file: `[{"p": i, "page": <page i>}, ...]`.
-
-        One file per batch keeps DuckDB's reader to one buffer (per-file buffers for dozens
-        of pages cost gigabytes); `p` ties each record back to its page.
+        """Write pages, as Graph sent them, into one file, a page per line: `{"p": i, "page":
+        <page i>}` (JSON strings hold no raw line break, so a page's line breaks are only
+        whitespace and become spaces). Lines let DuckDB's reader parse pages in parallel; one
+        file per batch keeps it to one buffer; `p` ties each record back to its page.
         """
         self._seq += 1
         path = self._spool_dir / f"{self._seq:09d}.json"
         with path.open("wb") as out:
-            out.write(b"[")
             for index, raw in enumerate(raws):
-                if index:
-                    out.write(b",")
                 out.write(b'{"p":%d,"page":' % index)
-                out.write(raw)
-                out.write(b"}")
-            out.write(b"]")
+                out.write(raw.replace(b"\n", b" ").replace(b"\r", b" "))
+                out.write(b"}\n")
         return str(path)
 
     def _read_pages(
@@ -243,7 +255,12 @@ class Lander:
                 continue
             except duckdb.Error:
                 pass
-            page = orjson.loads(raw)
+            try:  # the transport reads a page's links only: the rest may turn out broken
+                page = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                bad.append((index, raw.decode("utf-8", "replace"), f"the page is not JSON: {exc}"))
+                cleaned[index] = b'{"value": []}'
+                continue
             good = []
             for record in page.get("value") or []:
                 try:
@@ -270,7 +287,7 @@ class Lander:
                 f"""create or replace temp table {table} as
                 select p, {owner} unnest(r) from (
                     select p, unnest(page.value) as r
-                    from read_json(?, columns = {columns!r}, format = 'array',
+                    from read_json(?, columns = {columns!r}, format = 'newline_delimited',
                                    maximum_object_size = 268435456)
                 ) {join}""",
                 [path],
@@ -347,73 +364,101 @@ class Lander:
             self._stats(batch[p].mailbox_id, batch[p].stream).malformed += 1
         self._on_landed(landed)
 
-    def _land_snapshot(self, item: SnapshotItem) -> None:
+    def _land_snapshots(self, items: list[SnapshotItem]) -> None:
+        """Replace the calendar of each mailbox in `items` with its snapshot: new and changed
+        events (by the hash of the record) replace the stored ones, events missing from the
+        snapshot are marked removed. One transaction for them all."""
+        if not items:
+            return
         now = utc_now()
         con = self._con
-        stats = self._stats(item.mailbox_id, item.stream)
+        mailboxes = [item.mailbox_id for item in items]
+        pages = [(item.mailbox_id, item.stream, raw) for item in items for raw in item.raws]
         try:
-            if item.raws:
-                bad = self._read_pages("events", item.raws, "incoming_events")
+            con.execute(
+                "create or replace temp table page_owner "
+                "(p bigint, _mailbox_id varchar, _folder_id varchar)"
+            )
+            insert_rows(con, "page_owner",
+                        [[index, page[0], None] for index, page in enumerate(pages)])
+            if pages:
+                bad = self._read_pages(
+                    "events", [raw for _, _, raw in pages], "incoming_events", keyed=True
+                )
             else:
                 bad = []
                 con.execute(
-                    f"create or replace temp table incoming_events as select "
+                    f"create or replace temp table incoming_events as select _mailbox_id, "
                     f"{EVENT_COLUMNS} from {GRAPH_SCHEMA}.events where false"
                 )
             con.execute(
                 f"""create or replace temp table incoming_hashed as
-                select {EVENT_COLUMNS},
+                select _mailbox_id, {EVENT_COLUMNS},
                     md5(cast(to_json(struct_pack({EVENT_COLUMNS})) as varchar)) as _record_hash
                 from incoming_events where id is not null"""
             )
+            con.execute("create or replace temp table snapshot_mailboxes (_mailbox_id varchar)")
+            insert_rows(con, "snapshot_mailboxes", [[mailbox_id] for mailbox_id in mailboxes])
             con.execute("begin transaction")
-            changed = con.execute(
-                f"""select count(*) from incoming_hashed as i
+            changed = dict(con.execute(
+                f"""select i._mailbox_id, count(*) from incoming_hashed as i
                 where not exists (select 1 from {GRAPH_SCHEMA}.events as t
-                    where t._mailbox_id = ? and t.id = i.id
-                      and t._record_hash = i._record_hash and not t._removed)""",
-                [item.mailbox_id],
-            ).fetchone()[0]
+                    where t._mailbox_id = i._mailbox_id and t.id = i.id
+                      and t._record_hash = i._record_hash and not t._removed)
+                group by i._mailbox_id"""
+            ).fetchall())
             con.execute(
                 f"""delete from {GRAPH_SCHEMA}.events as t
-                where t._mailbox_id = ? and t.id in (
-                    select i.id from incoming_hashed as i
-                    where not exists (select 1 from {GRAPH_SCHEMA}.events as u
-                        where u._mailbox_id = ? and u.id = i.id
-                          and u._record_hash = i._record_hash and not u._removed))""",
-                [item.mailbox_id, item.mailbox_id],
+                using incoming_hashed as i
+                where t._mailbox_id = i._mailbox_id and t.id = i.id
+                  and (t._record_hash is distinct from i._record_hash or t._removed)"""
             )
             con.execute(
                 f"""insert into {GRAPH_SCHEMA}.events
-                select {EVENT_COLUMNS}, ?, false, _record_hash, ?, ?
+                select {EVENT_COLUMNS}, _mailbox_id, false, _record_hash, ?, ?
                 from incoming_hashed as i
                 where not exists (select 1 from {GRAPH_SCHEMA}.events as t
-                    where t._mailbox_id = ? and t.id = i.id)""",
-                [item.mailbox_id, self._run_id, now, item.mailbox_id],
+                    where t._mailbox_id = i._mailbox_id and t.id = i.id)""",
+                [self._run_id, now],
             )
-            removed = con.execute(
-                f"""update {GRAPH_SCHEMA}.events set _removed = true, _run_id = ?, _loaded_at = ?
-                where _mailbox_id = ? and not _removed
-                  and id not in (select id from incoming_hashed)""",
-                [self._run_id, now, item.mailbox_id],
-            ).fetchone()[0]
-            malformed = con.execute(
-                """select count(*) from incoming_hashed
-                where organizer is null or start is null or "end" is null or iCalUId is null"""
-            ).fetchone()[0]
+            gone = f"""from {GRAPH_SCHEMA}.events as t
+                where t._mailbox_id in (select _mailbox_id from snapshot_mailboxes)
+                  and not t._removed
+                  and not exists (select 1 from incoming_hashed as i
+                      where i._mailbox_id = t._mailbox_id and i.id = t.id)"""
+            removed = dict(con.execute(
+                f"select t._mailbox_id, count(*) {gone} group by t._mailbox_id"
+            ).fetchall())
+            con.execute(
+                f"""update {GRAPH_SCHEMA}.events as u set _removed = true, _run_id = ?,
+                    _loaded_at = ?
+                where exists (select 1 {gone} and t._mailbox_id = u._mailbox_id
+                    and t.id = u.id)""",
+                [self._run_id, now],
+            )
+            malformed = dict(con.execute(
+                """select _mailbox_id, count(*) from incoming_hashed
+                where organizer is null or start is null or "end" is null or iCalUId is null
+                group by _mailbox_id"""
+            ).fetchall())
             self._land_malformed(
-                [(item.mailbox_id, item.stream, rec, why) for _, rec, why in bad], now
+                [(pages[p][0], pages[p][1], rec, why) for p, rec, why in bad], now
             )
-            self._save_state(item.mailbox_id, item.stream, item.window_start, None, None, now)
+            self._save_states([[item.mailbox_id, item.stream, item.window_start, None, None, now]
+                               for item in items])
             con.execute("commit")
         except BaseException:
             _rollback(con)
             raise
-        stats.pages += len(item.raws)
-        stats.records += changed
-        stats.removed += removed
-        stats.malformed += malformed + len(bad)
-        self._on_landed(changed)
+        for p, _, _ in bad:
+            malformed[pages[p][0]] = malformed.get(pages[p][0], 0) + 1
+        for item in items:
+            stats = self._stats(item.mailbox_id, item.stream)
+            stats.pages += len(item.raws)
+            stats.records += changed.get(item.mailbox_id, 0)
+            stats.removed += removed.get(item.mailbox_id, 0)
+            stats.malformed += malformed.get(item.mailbox_id, 0)
+        self._on_landed(sum(changed.values()))
 
     def _land_malformed(self, rows: list[tuple[str, str, str, str]], now: datetime) -> None:
         insert_rows(

@@ -146,6 +146,47 @@ def test_rerun_lands_nothing_and_delta_brings_exactly_the_changes(
     assert not FORBIDDEN_FIELDS & set(columns)
 
 
+def test_calendar_changes_land_per_mailbox(env, graph_emulator, synthetic_org):
+    """Calendars of several mailboxes land together: an event removed in one mailbox, one
+    changed in another and one added are each told apart, counted in their own stream, and
+    leave every other mailbox's events as they were."""
+    assert load() == 0
+    first, second = [m for m in selected_mailboxes(synthetic_org)
+                     if query(env, f"select count(*) from raw_graph.events "
+                                   f"where _mailbox_id = '{m}'")[0][0] >= 2][:2]
+    keep = ("select _mailbox_id, id, start.dateTime, _removed from raw_graph.events "
+            f"where _mailbox_id not in ('{first}', '{second}') order by all")
+    others = query(env, keep)
+    (gone,) = query(env, f"select id from raw_graph.events where _mailbox_id = '{first}' "
+                       "order by id limit 1")[0]
+    moved, start = query(env, f"select id, start from raw_graph.events "
+                              f"where _mailbox_id = '{second}' order by id limit 1")[0]
+    graph_emulator.delete_event(first, gone)
+    new_start = {"dateTime": "2026-03-10T08:00:00.0000000", "timeZone": "UTC"}
+    graph_emulator.update_event(second, moved, {
+        "start": new_start, "end": {"dateTime": "2026-03-10T09:00:00.0000000", "timeZone": "UTC"}})
+    added = graph_emulator.add_event(first, {
+        "iCalUId": "new-meeting", "start": new_start,
+        "end": {"dateTime": "2026-03-10T08:30:00.0000000", "timeZone": "UTC"},
+        "isCancelled": False, "isOrganizer": True,
+        "organizer": {"emailAddress": {"name": "N", "address": "n@fabrikam.com"}},
+        "attendees": [],
+    })
+    assert load() == 0
+    assert query(env, f"select id, _removed from raw_graph.events where _mailbox_id = "
+                      f"'{first}' and id in ('{gone}', '{added['id']}') order by id") == sorted(
+        [(gone, True), (added["id"], False)])
+    assert query(env, f"select start.dateTime, _removed from raw_graph.events "
+                      f"where _mailbox_id = '{second}' and id = '{moved}'") == [
+        ("2026-03-10T08:00:00.0000000", False)]
+    assert start["dateTime"] != "2026-03-10T08:00:00.0000000"
+    assert query(env, keep) == others
+    runs = query(env, """select mailbox_id, records, removed from raw_loader.load_runs
+        where stream = 'events' and run_id = (select max(run_id) from raw_loader.load_runs)
+          and (records > 0 or removed > 0) order by all""")
+    assert runs == sorted([(first, 1, 1), (second, 1, 0)])
+
+
 # ---------------------------------------------------------------------------- faults
 def test_throttling_outages_empty_pages_and_token_expiry_lose_nothing(
     env, graph_emulator, synthetic_org
