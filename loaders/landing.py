@@ -279,6 +279,9 @@ class Lander:
         """Typed records of `raws` into temp `table`; `keyed` adds the page's mailbox and
         folder from temp table `page_owner`."""
         path = self._spool(raws)
+        # DuckDB's reader holds buffers of twice the largest object it may meet: sized to the
+        # largest page of this batch (a line: the page plus its `p` wrapper), whole MiBs
+        largest = ((max(len(raw) for raw in raws) + 64) >> 20) + 1 << 20
         columns = {"p": "BIGINT", "page": READ_OPTIONS[kind]}
         owner = "o._mailbox_id, o._folder_id," if keyed else ""
         join = "join page_owner as o using (p)" if keyed else ""
@@ -288,9 +291,9 @@ class Lander:
                 select p, {owner} unnest(r) from (
                     select p, unnest(page.value) as r
                     from read_json(?, columns = {columns!r}, format = 'newline_delimited',
-                                   maximum_object_size = 268435456)
+                                   maximum_object_size = ?)
                 ) {join}""",
-                [path],
+                [path, largest],
             )
         finally:
             Path(path).unlink(missing_ok=True)
