@@ -2,12 +2,17 @@
 
 1. Generates (once, cached in `.bench/`) a synthetic organisation of 50 mailboxes x one year.
 2. Serves it with the bundled Graph emulator on loopback and runs `python -m loaders graph`
-   into a fresh warehouse: records landed per second and the loader's peak memory.
+   into a fresh warehouse: records landed per second, CPU per million records, peak memory.
 3. A fetch-only pass: the same client with the same concurrency fetching the same mailboxes,
    every page discarded (`--fetch-only`): the floor the loader's wall time is compared with.
 4. The limit: DuckDB ingesting the very same records (as the loader received them) from an
    NDJSON file on disk into a fresh database, with the same column types.
 5. A second loader run right after (delta: nothing changed) shows the incremental cost.
+6. Memory at scale: a first load of 200 mailboxes (its own cached organisation).
+7. Latency: the emulator adds 300 ms to every request, and the 50 mailboxes load at
+   `--workers` 8, 32 and 64 (at most 4 requests per mailbox in flight: 200 > 64, so workers,
+   not mailboxes, are the limit). From each, the projected first load of 2,500 mailboxes x
+   30,000 messages, on this machine and on 16 cores (`_projection`).
 
 Each run is a process of its own: its wall time, CPU time (user + system) and peak memory.
 """
@@ -15,12 +20,15 @@ Each run is a process of its own: its wall time, CPU time (user + system) and pe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -57,24 +65,54 @@ class Run:
     seconds: float
     cpu_seconds: float  # user + system, of the process alone
     peak_kib: int  # max RSS of the process
+    requests: int  # as the run's summary line counts them
 
 
 def _timed(cmd: list[str], env: dict[str, str]) -> Run:
     started = time.perf_counter()
-    process = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env)
+    process = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
+                               text=True)
+    output = process.stdout.read() if process.stdout else ""
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
+    print(output, end="")
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"bench: {' '.join(cmd[2:5])} failed")
-    return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
+    counted = re.search(r"([\d,]+) requests", output)
+    requests = int(counted.group(1).replace(",", "")) if counted else 0
+    return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, requests)
 
 
-def _load(env: dict[str, str], groups: list[str], as_of: str, fetch_only: bool = False) -> Run:
+def _load(env: dict[str, str], groups: list[str], as_of: str, fetch_only: bool = False,
+          workers: int | None = None) -> Run:
     module = ["loaders.bench", "--fetch-only"] if fetch_only else ["loaders", "graph"]
     cmd = [sys.executable, "-m", *module, "--as-of", as_of, "--no-progress"]
     for group in groups:
         cmd += ["--group", group]
+    if workers is not None:
+        cmd += ["--workers", str(workers)]
     return _timed(cmd, env)
+
+
+@contextlib.contextmanager
+def _served(org: Path, warehouse: Path, latency_ms: int = 0) -> Iterator[dict[str, str]]:
+    """The environment of a loader run against the emulator serving `org`."""
+    credentials = json.loads((org / "manifest.json").read_text())["emulator"]
+    env = {**os.environ, "DUCKDB_PATH": str(warehouse),
+           "GRAPH_TENANT_ID": credentials["tenant_id"], "GRAPH_CLIENT_ID": credentials["client_id"],
+           "GRAPH_CLIENT_SECRET": credentials["client_secret"]}
+    emulator, urls = _start_emulator(org, env, options=("--latency-ms", str(latency_ms)))
+    try:
+        yield {**env, **urls}
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=30)
+
+
+def _landed(warehouse: Path) -> tuple[int, int]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return (con.execute("select count(*) from raw_graph.messages").fetchone()[0],
+                con.execute("select count(*) from raw_graph.events").fetchone()[0])
 
 
 class _DiscardingLander(Lander):
@@ -137,13 +175,52 @@ def _duckdb_limit(warehouse: Path, work: Path) -> tuple[float, int]:
     return time.perf_counter() - started, rows
 
 
+# A first year of a large organisation, and Graph's documented limits for it
+PROJECTED_MAILBOXES = 2_500
+PROJECTED_MESSAGES = 30_000  # per mailbox
+MAILBOX_CONCURRENCY = 4  # requests in flight per mailbox
+MAILBOX_REQUESTS_PER_10_MIN = 10_000
+
+
+def _projection(run: Run, records: int, messages: int, mailboxes: int, workers: int,
+                latency_s: float, gil_cpu_per_record: float, cores: int,
+                this_machine: bool) -> float:
+    """Seconds for a first load of PROJECTED_MAILBOXES x PROJECTED_MESSAGES with `workers` at
+    `latency_s` per request on `cores`: the longest of
+    - Graph's latency: its requests (the measured ones per mailbox beyond full pages of
+      messages, plus one per PAGE_SIZE messages) `workers` at a time, at the request rate
+      measured on this machine (`this_machine`) or at the latency alone (a bigger one);
+    - the CPU: the measured CPU per record over `cores`;
+    - the interpreter: the fetching side's CPU per record (the fetch-only pass), on one core
+      whatever the machine.
+    Graph's limits do not bind: at most MAILBOX_CONCURRENCY requests per mailbox in flight
+    allow PROJECTED_MAILBOXES x 4 workers, and a mailbox needs far fewer than
+    MAILBOX_REQUESTS_PER_10_MIN requests in ten minutes (printed beside)."""
+    fixed = max(0.0, run.requests / mailboxes - messages / mailboxes / graph.PAGE_SIZE)
+    requests = PROJECTED_MAILBOXES * (fixed + PROJECTED_MESSAGES / graph.PAGE_SIZE)
+    total = PROJECTED_MAILBOXES * PROJECTED_MESSAGES * records / messages
+    waiting = (requests / (run.requests / run.seconds) if this_machine
+               else requests * latency_s / min(workers, PROJECTED_MAILBOXES * MAILBOX_CONCURRENCY))
+    return max(waiting, run.cpu_seconds / records * total / cores, gil_cpu_per_record * total)
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--fetch-only"]:
         return _fetch_only(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m loaders.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m loaders.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mailboxes", type=int, default=50)
+    parser.add_argument("--memory-mailboxes", type=int, default=200,
+                        help="the larger organisation whose peak memory is printed (0: skip)")
     parser.add_argument("--messages-per-mailbox", type=int, default=6000)
+    parser.add_argument("--latency-ms", type=int, default=300)
+    parser.add_argument("--latency-workers", default="8,32,64",
+                        help="the --workers of the latency runs (empty: skip them)")
     parser.add_argument("--as-of", default="2026-06-30")
     parser.add_argument("--workdir", type=Path, default=PROJECT_ROOT / ".bench")
     args = parser.parse_args(argv)
@@ -153,27 +230,15 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     print(f"generating {args.mailboxes} mailboxes x {args.messages_per_mailbox} messages ...")
     _generate(org, args.mailboxes, args.messages_per_mailbox, args.as_of)
-    manifest = json.loads((org / "manifest.json").read_text())
+    groups = [json.loads((org / "manifest.json").read_text())["group_address"]]
 
     warehouse = work / "bench.duckdb"
     warehouse.unlink(missing_ok=True)
-    credentials = manifest["emulator"]
-    env = {**os.environ, "DUCKDB_PATH": str(warehouse),
-           "GRAPH_TENANT_ID": credentials["tenant_id"], "GRAPH_CLIENT_ID": credentials["client_id"],
-           "GRAPH_CLIENT_SECRET": credentials["client_secret"]}
-    emulator, urls = _start_emulator(org, env)
-    try:
-        env.update(urls)
-        groups = [manifest["group_address"]]
+    with _served(org, warehouse) as env:
         first = _load(env, groups, args.as_of)
         second = _load(env, groups, args.as_of)
         fetch = _load(env, groups, args.as_of, fetch_only=True)
-    finally:
-        emulator.terminate()
-        emulator.wait(timeout=30)
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        messages = con.execute("select count(*) from raw_graph.messages").fetchone()[0]
-        events = con.execute("select count(*) from raw_graph.events").fetchone()[0]
+    messages, events = _landed(warehouse)
     limit_s, limit_rows = _duckdb_limit(warehouse, work)
     records = messages + events
     loader_rate = records / first.seconds
@@ -185,14 +250,64 @@ def main(argv: list[str] | None = None) -> int:
         f"(whole CLI: token, resolution, folders, paging, landing)\n"
         f"  CPU               {first.cpu_seconds:.1f} s = "
         f"{first.cpu_seconds / records * 1e6:.1f} CPU-s per million records (target <= 30)\n"
-        f"  peak memory       {first.peak_kib / 1024:,.0f} MiB (loader process, max RSS)\n"
+        f"  peak memory       {first.peak_kib / 1024:,.0f} MiB (loader process, max RSS; "
+        "target <= 600)\n"
         f"  fetch-only pass   {fetch.seconds:.1f} s ({fetch.cpu_seconds:.1f} CPU-s): the first "
         f"run took {first.seconds / fetch.seconds:.2f} x (target <= 1.3)\n"
         f"  re-run (delta)    {second.seconds:.1f} s\n"
         f"  DuckDB limit      {limit_rows:,} records from NDJSON on disk in {limit_s:.2f} s "
         f"= {limit_rate:,.0f} records/s\n"
-        f"  ratio             {loader_rate / limit_rate:.2f} of the limit (target >= 0.35)"
+        f"  ratio             {loader_rate / limit_rate:.2f} of the limit (target >= 0.35)",
+        flush=True,
     )
+
+    if args.memory_mailboxes:
+        big = work / f"org{args.memory_mailboxes}"
+        print(f"\ngenerating {args.memory_mailboxes} mailboxes x {args.messages_per_mailbox} "
+              "messages ...")
+        _generate(big, args.memory_mailboxes, args.messages_per_mailbox, args.as_of)
+        big_warehouse = work / "bench_memory.duckdb"
+        big_warehouse.unlink(missing_ok=True)
+        with _served(big, big_warehouse) as env:
+            run = _load(env, [json.loads((big / "manifest.json").read_text())["group_address"]],
+                        args.as_of)
+        big_records = sum(_landed(big_warehouse))
+        big_warehouse.unlink()
+        print(f"  {args.memory_mailboxes} mailboxes    {big_records:,} records in "
+              f"{run.seconds:.1f} s, {run.cpu_seconds / big_records * 1e6:.1f} CPU-s per "
+              f"million records, peak memory {run.peak_kib / 1024:,.0f} MiB (at "
+              f"{args.mailboxes}: {first.peak_kib / 1024:,.0f} MiB)", flush=True)
+
+    workers = [int(w) for w in args.latency_workers.split(",") if w.strip()]
+    if not workers:
+        return 0
+    latency_s = args.latency_ms / 1000
+    gil = fetch.cpu_seconds / records
+    cores = os.cpu_count() or 1
+    rows = []
+    for count in workers:
+        latency_warehouse = work / "bench_latency.duckdb"
+        latency_warehouse.unlink(missing_ok=True)
+        with _served(org, latency_warehouse, args.latency_ms) as env:
+            run = _load(env, groups, args.as_of, workers=count)
+        latency_warehouse.unlink()
+        rows.append((count, run))
+    per_mailbox = rows[0][1].requests / args.mailboxes - messages / args.mailboxes / 1000
+    print(
+        f"\nWith {args.latency_ms} ms per request, {args.mailboxes} mailboxes; projected: a "
+        f"first year of {PROJECTED_MAILBOXES:,} mailboxes x {PROJECTED_MESSAGES:,} messages "
+        f"(~{per_mailbox + PROJECTED_MESSAGES / 1000:.0f} requests per mailbox, Graph allows "
+        f"{MAILBOX_REQUESTS_PER_10_MIN:,} per 10 min)\n"
+        f"  {'workers':>7}  {'seconds':>7}  {'records/s':>9}  {'CPU-s/M':>7}  "
+        f"{f'this machine ({cores} cores)':>24}  {'16 cores':>9}"
+    )
+    for count, run in rows:
+        shared = (run, records, messages, args.mailboxes, count, latency_s, gil)
+        here = _projection(*shared, cores, this_machine=True)
+        sixteen = _projection(*shared, 16, this_machine=False)
+        print(f"  {count:>7}  {run.seconds:>7.1f}  {records / run.seconds:>9,.0f}  "
+              f"{run.cpu_seconds / records * 1e6:>7.1f}  {_hours(here):>24}  "
+              f"{_hours(sixteen):>9}")
     return 0
 
 

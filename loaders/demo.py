@@ -31,9 +31,10 @@ def _run(cmd: list[str], env: dict[str, str], what: str) -> None:
 def _start_emulator(
     data: Path, env: dict[str, str], module: str = "loaders.emulators.graph",
     keys: frozenset[str] = frozenset({"GRAPH_API_URL", "GRAPH_LOGIN_URL"}),
+    options: tuple[str, ...] = (),
 ) -> tuple[subprocess.Popen, dict[str, str]]:
     process = subprocess.Popen(
-        [sys.executable, "-m", module, "--data", str(data), "--port", "0"],
+        [sys.executable, "-m", module, "--data", str(data), "--port", "0", *options],
         cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, text=True,
     )
     urls: dict[str, str] = {}

@@ -15,7 +15,8 @@ mailbox concurrency, access denied, empty pages, token expiry, latency) are swit
 through `GraphEmulator.faults`; mailbox changes between two syncs through `add_message`,
 `update_message`, `delete_message`, `add_event`, `update_event`, `delete_event`.
 
-CLI: `python -m loaders.emulators.graph --data DIR [--port 0] [--token-ttl 3600]` prints
+CLI: `python -m loaders.emulators.graph --data DIR [--port 0] [--token-ttl 3600]
+[--latency-ms 0]` prints
 `GRAPH_API_URL=...` and `GRAPH_LOGIN_URL=...` and serves until SIGTERM/SIGINT.
 """
 
@@ -1597,6 +1598,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token-ttl", type=int, default=3600, help="token lifetime, seconds")
     parser.add_argument("--lazy", action="store_true",
                         help="load each mailbox on first use instead of before serving")
+    parser.add_argument("--latency-ms", type=int, default=0,
+                        help="added to every Graph request, as a distant tenant would")
     args = parser.parse_args(argv)
     if not (args.data / "graph" / "users.json").exists():
         print(f"error: {args.data} holds no synthetic organisation "
@@ -1604,6 +1607,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     emulator = GraphEmulator(args.data, host=args.host, port=args.port,
                              token_ttl_seconds=args.token_ttl)
+    emulator.faults.latency_ms = args.latency_ms
     if not args.lazy:
         emulator.preload()
     emulator.start()
