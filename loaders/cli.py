@@ -56,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--as-of", type=_as_of, default=None, help="last day of the one-year window (UTC)"
     )
     graph_cmd.add_argument(
-        "--workers", type=int, default=8, help="streams loaded in parallel (default 8)"
+        "--workers", type=int, default=graph.DEFAULT_WORKERS,
+        help=f"mailboxes loaded in parallel, each with at most 4 requests in flight "
+             f"(default {graph.DEFAULT_WORKERS})"
     )
     graph_cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
 
