@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup chromium demo cards docs test lint pytest dbt-test bench clean
+.PHONY: setup chromium demo cards docs test lint pytest dbt-test bench bench-peer clean
 
 setup: $(STAMP) chromium
 
@@ -45,7 +45,7 @@ docs: $(STAMP)
 test: chromium lint pytest dbt-test
 
 lint: $(STAMP)
-	$(BIN)/ruff check loaders cards parquet_publish tests
+	$(BIN)/ruff check loaders cards parquet_publish tests bench
 	$(BIN)/sqlfluff lint models macros tests --disable-progress-bar
 
 pytest: $(STAMP)
@@ -66,3 +66,9 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) .test demo target logs dbt_packages warehouse.duckdb warehouse.duckdb.wal \
 		parquet customer_cards
+
+## make bench-peer: our Graph loader against dlt's REST API source on the same emulator, landed
+## counts checked equal (bench/README.md); dlt runs in its own venv, .bench/dlt-venv
+PEER_MAILBOXES ?= 20
+bench-peer: $(STAMP)
+	$(BIN)/python -m bench.dlt_peer --mailboxes $(PEER_MAILBOXES)
