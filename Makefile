@@ -55,12 +55,14 @@ dbt-test: $(STAMP)
 	DUCKDB_PATH=$(CURDIR)/.test/warehouse.duckdb $(BIN)/python -m loaders.demo --workdir .test \
 		--mailboxes 8 --accounts 60 --messages-per-mailbox 300 --as-of 2026-06-30 --no-progress
 
-## make bench: loader throughput against the emulator (vs DuckDB's own JSON ingest), then the
-## transformation benchmark (dbt build over a year of raw data written straight into DuckDB),
-## on DuckDB and, beside it, on a throwaway PostgreSQL server (--postgres)
+## make bench: loader throughput against the emulator (vs DuckDB's own JSON ingest), the loader
+## against dlt (bench-peer), then the transformation benchmark (dbt build over a year of raw
+## data written straight into DuckDB), on DuckDB and, beside it, on a throwaway PostgreSQL
+## server (--postgres)
 TRANSFORM_MAILBOXES ?= 100
 bench: $(STAMP)
 	$(BIN)/python -m loaders.bench
+	$(BIN)/python -m bench.dlt_peer --mailboxes $(PEER_MAILBOXES)
 	$(BIN)/python -m loaders.bench_transform --mailboxes $(TRANSFORM_MAILBOXES) --postgres
 
 clean:
