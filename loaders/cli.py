@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -32,9 +32,18 @@ class _Parser(argparse.ArgumentParser):
 
 def _as_of(value: str) -> date:
     try:
-        return date.fromisoformat(value)
+        as_of = date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2026-11-23") from None
+    today = datetime.now(UTC).date()
+    if as_of > today:
+        # a window that ends after today reads nothing of its last days, yet would be stored
+        # as read: the next runs would never fetch them
+        raise argparse.ArgumentTypeError(
+            f"{value} is in the future; the window ends today ({today}, UTC) at the latest: "
+            "leave --as-of out or give a past date"
+        )
+    return as_of
 
 
 def build_parser() -> argparse.ArgumentParser:

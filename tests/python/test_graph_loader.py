@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -283,6 +283,18 @@ def test_bad_selection_exits_2_with_a_sentence(env, graph_emulator, capsys, args
     code = main(["graph", *args, "--as-of", AS_OF.isoformat(), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and says in err and "Traceback" not in err
+
+
+def test_future_as_of_is_refused_and_lands_nothing(env, graph_emulator, capsys):
+    """A window ending after today would read nothing of its last days yet be stored as
+    read: refused, exit 2, one sentence, nothing landed or stored."""
+    future = (datetime.now(UTC).date() + timedelta(days=3)).isoformat()
+    with pytest.raises(SystemExit) as exit_:
+        main(["graph", "--group", "sales@contoso.com", "--as-of", future, "--no-progress"])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err
+    assert f"{future} is in the future" in error and "Traceback" not in error
+    assert not env.exists()
 
 
 def test_one_mailbox_is_refused(env, graph_emulator, synthetic_org, capsys):
