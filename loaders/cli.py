@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     crm_cmd.add_argument(
         "--email-column", default="email", help="the contacts column holding the email address"
     )
+    crm_cmd.add_argument(
+        "--allow-shrink", action="store_true",
+        help="land a snapshot with no accounts, or fewer than half of those landed before",
+    )
 
     graph_cmd = commands.add_parser("graph", help="land mail and calendar metadata from Graph")
     graph_cmd.add_argument("--mailbox", action="append", default=[], metavar="ADDRESS")
@@ -139,7 +143,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     con = connect(path)
     try:
         if args.command == "crm":
-            result = crm.load(con, args.accounts, args.contacts, args.email_column)
+            result = crm.load(con, args.accounts, args.contacts, args.email_column,
+                              allow_shrink=args.allow_shrink)
             print(f"landed {result.accounts:,} accounts and {result.contacts:,} contacts in {path}")
         elif args.command == "graph":
             as_of = args.as_of or graph.default_as_of()

@@ -7,6 +7,7 @@ contacts or the new ones, never a mix, and a rejected file changes nothing.
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,19 +28,63 @@ class CrmLoadResult:
     contacts: int
 
 
+TEXT_SUFFIXES = {".csv", ".txt", ".tsv"}
+# a new snapshot with fewer than this share of the accounts landed before (and no accounts at
+# all) is refused unless the user says it is right (--allow-shrink): a mistaken export would
+# otherwise empty the CRM
+MIN_SHARE_KEPT = 0.5
+MIN_ACCOUNTS_CHECKED = 10
+
+
+def _check_shrink(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    new = con.execute("select count(*) from crm_accounts_new").fetchone()[0]
+    before = con.execute(f"select count(*) from {CRM_SCHEMA}.accounts").fetchone()[0]
+    if new == 0:
+        raise BadInput(
+            f"{path}: holds no accounts (only its header); landing it would empty the CRM. "
+            "Export the accounts again, or pass --allow-shrink if the CRM is to be emptied."
+        )
+    if before >= MIN_ACCOUNTS_CHECKED and new < before * MIN_SHARE_KEPT:
+        raise BadInput(
+            f"{path}: holds {new:,} accounts, fewer than half of the {before:,} landed before; "
+            "check the export, or pass --allow-shrink if that is right."
+        )
+
+
 def _reader(path: Path) -> str:
     suffix = path.suffix.lower()
-    if suffix in {".csv", ".txt", ".tsv"}:
+    if suffix in TEXT_SUFFIXES:
         return "read_csv(?, all_varchar = true, header = true)"
     if suffix in {".parquet", ".pq"}:
         return "read_parquet(?)"
     raise BadInput(f"{path}: use a .csv or .parquet file (got '{suffix or 'no extension'}').")
 
 
+def _check_text(path: Path) -> None:
+    """A CSV must be UTF-8 text: DuckDB's own error for another encoding is about sniffing."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    try:
+        with path.open("rb") as file:
+            for chunk in iter(lambda: file.read(1 << 20), b""):
+                decoder.decode(chunk)
+                offset += len(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise BadInput(
+            f"{path}: is not UTF-8 text (byte {offset + exc.start:,} is not); re-export it as "
+            "UTF-8 (in Excel: Save As, 'CSV UTF-8')."
+        ) from None
+
+
 def _stage(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> list[str]:
     """Read `path` into temp `table` with text columns named in lower case; return the names."""
     if not path.is_file():
         raise BadInput(f"{path}: no such file.")
+    if path.stat().st_size == 0:
+        raise BadInput(f"{path}: is empty (0 bytes); export it again.")
+    if path.suffix.lower() in TEXT_SUFFIXES:
+        _check_text(path)
     try:
         described = con.execute(f"describe select * from {_reader(path)}", [str(path)]).fetchall()
     except duckdb.Error as exc:
@@ -89,7 +134,8 @@ def _check_keys(con: duckdb.DuckDBPyConnection, path: Path, table: str, key: str
 
 
 def load(
-    con: duckdb.DuckDBPyConnection, accounts: Path, contacts: Path, email_column: str = "email"
+    con: duckdb.DuckDBPyConnection, accounts: Path, contacts: Path, email_column: str = "email",
+    allow_shrink: bool = False,
 ) -> CrmLoadResult:
     email_column = email_column.strip().lower()
     account_cols = _stage(con, accounts, "crm_accounts_new")
@@ -98,6 +144,8 @@ def load(
     _require(contacts, contact_cols, (*CONTACT_COLUMNS, email_column), "contacts")
     _check_keys(con, accounts, "crm_accounts_new", "account_id")
     _check_keys(con, contacts, "crm_contacts_new", "contact_id")
+    if not allow_shrink:
+        _check_shrink(con, accounts)
     optional = ", ".join(
         f'cast(null as varchar) as "{c}"' for c in OPTIONAL_ACCOUNT_COLUMNS if c not in account_cols
     )

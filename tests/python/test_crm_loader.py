@@ -148,3 +148,42 @@ def test_a_failed_compaction_keeps_the_load_and_says_so(warehouse, crm_files, mo
     assert "No space left on device" in err
     assert "Traceback" not in err
     assert rows(warehouse, "select count(*) from raw_crm.accounts") == [(2,)]
+
+
+def test_not_utf8_and_empty_files_are_refused_with_the_fix(warehouse, crm_files, tmp_path,
+                                                           capsys):
+    main(["crm", "--accounts", str(crm_files[0]), "--contacts", str(crm_files[1])])
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("account_id,name\nA1,Société Générale\n".encode("latin-1"))
+    assert main(["crm", "--accounts", str(latin), "--contacts", str(crm_files[1])]) == 2
+    err = capsys.readouterr().err
+    assert "is not UTF-8 text (byte 23 is not); re-export it as UTF-8" in err
+    empty = write(tmp_path / "empty.csv", "")
+    assert main(["crm", "--accounts", str(crm_files[0]), "--contacts", str(empty)]) == 2
+    assert "empty.csv: is empty (0 bytes)" in capsys.readouterr().err
+    assert rows(warehouse, "select count(*) from raw_crm.accounts") == [(2,)]
+
+
+def test_a_snapshot_that_empties_or_halves_the_crm_needs_allow_shrink(warehouse, crm_files,
+                                                                     tmp_path, capsys):
+    main(["crm", "--accounts", str(crm_files[0]), "--contacts", str(crm_files[1])])
+    header = write(tmp_path / "header.csv", "account_id,name\n")
+    assert main(["crm", "--accounts", str(header), "--contacts", str(crm_files[1])]) == 2
+    assert "holds no accounts (only its header)" in capsys.readouterr().err
+    assert rows(warehouse, "select count(*) from raw_crm.accounts") == [(2,)]
+
+    many = write(tmp_path / "many.csv", "account_id,name\n" + "".join(
+        f"A{i},Company {i}\n" for i in range(20)))
+    assert main(["crm", "--accounts", str(many), "--contacts", str(crm_files[1])]) == 0
+    few = write(tmp_path / "few.csv", "account_id,name\n" + "".join(
+        f"A{i},Company {i}\n" for i in range(9)))
+    assert main(["crm", "--accounts", str(few), "--contacts", str(crm_files[1])]) == 2
+    assert "holds 9 accounts, fewer than half of the 20 landed before" in (
+        capsys.readouterr().err)
+    assert rows(warehouse, "select count(*) from raw_crm.accounts") == [(20,)]
+    assert main(["crm", "--accounts", str(few), "--contacts", str(crm_files[1]),
+                 "--allow-shrink"]) == 0
+    assert rows(warehouse, "select count(*) from raw_crm.accounts") == [(9,)]
+    assert main(["crm", "--accounts", str(header), "--contacts", str(crm_files[1]),
+                 "--allow-shrink"]) == 0
+    assert rows(warehouse, "select count(*) from raw_crm.accounts") == [(0,)]
