@@ -29,6 +29,8 @@ class CrmLoadResult:
 
 
 TEXT_SUFFIXES = {".csv", ".txt", ".tsv"}
+# column types of a Parquet file that do not land as readable text (a list type ends in "]")
+UNFIT_TYPES = ("BLOB", "BIT", "STRUCT", "MAP", "UNION")
 # a new snapshot with fewer than this share of the accounts landed before (and no accounts at
 # all) is refused unless the user says it is right (--allow-shrink): a mistaken export would
 # otherwise empty the CRM
@@ -90,6 +92,14 @@ def _stage(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> list[str]:
     except duckdb.Error as exc:
         raise BadInput(f"{path}: cannot be read ({str(exc).splitlines()[0]}).") from None
     names = [row[0] for row in described]
+    # every column lands as text: bytes or nested values would land garbled
+    unfit = [f"{row[0]} ({row[1]})" for row in described
+             if row[1].upper().startswith(UNFIT_TYPES) or row[1].endswith("]")]
+    if unfit:
+        raise BadInput(
+            f"{path}: column{'s' if len(unfit) > 1 else ''} {', '.join(unfit)} cannot be read "
+            "as text; export text, numbers or dates."
+        )
     lowered = [name.strip().lower() for name in names]
     duplicates = sorted({n for n in lowered if lowered.count(n) > 1})
     if duplicates:

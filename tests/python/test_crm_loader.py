@@ -104,6 +104,20 @@ def test_parquet_input(warehouse, crm_files, tmp_path):
     assert rows(warehouse, "select account_id, name from raw_crm.accounts") == [("7", "Umbrella")]
 
 
+def test_parquet_with_bytes_or_nested_columns_is_refused(warehouse, crm_files, tmp_path, capsys):
+    main(["crm", "--accounts", str(crm_files[0]), "--contacts", str(crm_files[1])])
+    parquet = tmp_path / "accounts.parquet"
+    with duckdb.connect() as con:
+        con.execute(
+            "copy (select 'A1'::blob as account_id, ['Umbrella'] as name, 'x' as segment) "
+            f"to '{parquet}' (format parquet)"
+        )
+    assert main(["crm", "--accounts", str(parquet), "--contacts", str(crm_files[1])]) == 2
+    assert ("columns account_id (BLOB), name (VARCHAR[]) cannot be read as text"
+            in capsys.readouterr().err)
+    assert rows(warehouse, "select count(*) from raw_crm.accounts") == [(2,)]
+
+
 def test_unknown_format_and_missing_file(warehouse, crm_files, tmp_path, capsys):
     xlsx = write(tmp_path / "a.xlsx", "not a spreadsheet")
     assert main(["crm", "--accounts", str(xlsx), "--contacts", str(crm_files[1])]) == 2
