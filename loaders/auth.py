@@ -53,7 +53,8 @@ class TokenProvider:
             response = self._session.post(self.token_url, data=data, timeout=60)
         except requests.RequestException as exc:
             raise LoadFailed(
-                f"could not reach the token endpoint {self.token_url}: {type(exc).__name__}"
+                f"could not reach the token endpoint {self.token_url} "
+                f"({_reason(exc)}); check GRAPH_LOGIN_URL and that this machine can reach it"
             ) from None
         body = _json_or_empty(response)
         if response.status_code != 200 or "access_token" not in body:
@@ -82,3 +83,18 @@ def _explain_token_error(status: int, body: dict) -> str:
     }
     hint = hints.get(error, "check GRAPH_TENANT_ID, GRAPH_CLIENT_ID and GRAPH_CLIENT_SECRET")
     return f"the identity platform refused the app credentials ({error}: {description}); {hint}."
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause of a connection failure, in words ("connection refused")."""
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = exc.__cause__ or exc.__context__ or next(
+            (arg for arg in exc.args if isinstance(arg, BaseException)), None)
+        if inner is None:
+            break
+        exc = inner
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return type(exc).__name__

@@ -118,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # urllib3 warns at each retry of a connection; the loader's own sentence says what
+        # failed once retries are spent (-v shows them)
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
     try:
         return _dispatch(args)
     except BadInput as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -295,6 +296,29 @@ def test_future_as_of_is_refused_and_lands_nothing(env, graph_emulator, capsys):
     error = capsys.readouterr().err
     assert f"{future} is in the future" in error and "Traceback" not in error
     assert not env.exists()
+
+
+def test_unreachable_graph_is_one_sentence_without_retry_noise(tmp_path):
+    """Graph's login host refuses connections: after the (here shortened) retries, one
+    sentence naming the setting to check; urllib3's retry warnings stay out of it."""
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    shortened = ("import sys; from loaders import graph; from loaders.transport import "
+                 "GraphClient; graph.GraphClient = lambda s: GraphClient(s, retries=2, "
+                 "backoff=0.01); from loaders.cli import main; sys.exit(main(sys.argv[1:]))")
+    result = subprocess.run(
+        [sys.executable, "-c", shortened, "graph", "--group", "sales@contoso.com",
+         "--as-of", AS_OF.isoformat(), "--no-progress"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "DUCKDB_PATH": str(tmp_path / "w.duckdb"),
+             "GRAPH_API_URL": f"http://127.0.0.1:{port}/v1.0",
+             "GRAPH_LOGIN_URL": f"http://127.0.0.1:{port}", "GRAPH_TENANT_ID": "t",
+             "GRAPH_CLIENT_ID": "c", "GRAPH_CLIENT_SECRET": "not-a-real-secret"})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: could not reach the token endpoint http://127.0.0.1:{port}/t/oauth2/v2.0/token "
+        "(connection refused); check GRAPH_LOGIN_URL and that this machine can reach it"]
 
 
 def test_one_mailbox_is_refused(env, graph_emulator, synthetic_org, capsys):
