@@ -122,7 +122,15 @@ def load(
                 futures = [pool.submit(sync.run, mailbox) for mailbox in selected]
                 for future in futures:
                     future.add_done_callback(lambda _: progress.advance(boxes))
-                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                try:
+                    done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                except KeyboardInterrupt:
+                    # Ctrl+C: the streams stop at their next page and say so; what landed
+                    # stays and the next run resumes from each stream's stored link
+                    sync.cancel()
+                    for future in futures:
+                        future.cancel()
+                    raise
                 errors = [f.exception() for f in done if f.exception() is not None]
                 if errors:
                     sync.cancel()
@@ -220,6 +228,9 @@ class _MailboxSync:
         except Exception as exc:
             self._lander.put(StreamEnd(mailbox.id, stream, "failed", str(exc)[:500]))
             raise
+        if self._cancelled.is_set():  # stopped before its end: not a success
+            self._lander.put(StreamEnd(mailbox.id, stream, "cancelled"))
+            return
         self._lander.put(StreamEnd(mailbox.id, stream))
 
     # ------------------------------------------------------------------ folders

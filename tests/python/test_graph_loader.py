@@ -270,6 +270,39 @@ def test_killed_run_resumes_without_loss_or_duplicates(env, graph_emulator, synt
     assert set(landed) == expected_messages(synthetic_org, selected_mailboxes(synthetic_org))
 
 
+def test_ctrl_c_stops_a_load_soon_and_the_next_run_resumes(env, graph_emulator, synthetic_org):
+    """SIGINT mid-load: the loader stops within seconds (not after every mailbox), says so,
+    exits 130, records the streams it stopped as cancelled; the next run completes."""
+    graph_emulator.faults.latency_ms = 150
+    child = subprocess.Popen(
+        [sys.executable, "-m", "loaders", "graph", "--group", "sales@contoso.com",
+         "--as-of", AS_OF.isoformat(), "--no-progress", "--workers", "2"],
+        cwd=ROOT, env=dict(os.environ), stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(graph_emulator.requests.matching("/messages/delta", 200)) < 6:
+        assert time.monotonic() < deadline and child.poll() is None
+        time.sleep(0.05)
+    served = len(graph_emulator.requests)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=30)
+    assert child.returncode == 130
+    assert err.strip().splitlines()[-1] == (
+        "interrupted: what was landed stays; run again to resume.")
+    # stopped at the streams' next page: a few requests in flight, not the rest of the load
+    assert len(graph_emulator.requests) - served <= 12
+    assert query(env, "select count(*) from raw_loader.load_runs where status = 'cancelled'"
+                 )[0][0] > 0
+    assert query(env, "select count(*) from raw_loader.load_runs where status = 'succeeded' "
+                      "and stream = 'events'")[0][0] < len(selected_mailboxes(synthetic_org))
+
+    graph_emulator.faults.latency_ms = 0
+    assert load() == 0
+    landed = query(env, "select _mailbox_id, id from raw_graph.messages")
+    assert len(landed) == len(set(landed))
+    assert set(landed) == expected_messages(synthetic_org, selected_mailboxes(synthetic_org))
+
+
 # ---------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize(
     ("args", "says"),
