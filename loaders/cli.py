@@ -159,7 +159,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(
                 f"run {result.run_id}: {result.mailboxes} mailboxes, {result.streams} streams "
                 f"({result.failed_streams} failed), {result.records:,} records landed, "
-                f"{result.requests:,} requests in {result.seconds:.1f}s, into {path}"
+                f"{result.requests:,} requests ({result.retries:,} retried) in "
+                f"{result.seconds:.1f}s, into {path}"
             )
             if result.failed_streams:
                 return 1

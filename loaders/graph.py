@@ -81,6 +81,7 @@ class GraphLoadResult:
     records: int
     requests: int
     seconds: float
+    retries: int = 0  # of those requests, how many urllib3 sent again
 
 
 def load(
@@ -150,7 +151,8 @@ def load(
         f"select count(*) from {LOADER_SCHEMA}.load_runs where run_id = ?", [run_id]
     ).fetchone()[0]
     return GraphLoadResult(
-        run_id, len(selected), streams, failed, landed.value, client.requests_made, seconds
+        run_id, len(selected), streams, failed, landed.value, client.requests_made, seconds,
+        client.retries_made,
     )
 
 

@@ -20,7 +20,7 @@ import os
 import queue
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 
@@ -120,6 +120,23 @@ class Page:
         return self._links.get("@odata.deltaLink")
 
 
+class _CountedRetry(Retry):
+    """urllib3's Retry that calls `on_retry()` each time it lets a request be sent again."""
+
+    on_retry: Callable[[], None] | None = None
+
+    def new(self, **kwargs) -> _CountedRetry:
+        retry = super().new(**kwargs)
+        retry.on_retry = self.on_retry
+        return retry
+
+    def increment(self, *args, **kwargs) -> _CountedRetry:
+        retry = super().increment(*args, **kwargs)  # raises once the retries are spent
+        if self.on_retry is not None:
+            self.on_retry()
+        return retry
+
+
 def build_session(
     pool_size: int,
     retries: int = 8,
@@ -128,6 +145,7 @@ def build_session(
     allowed_methods: frozenset[str] = frozenset({"GET"}),
     retry_reads: bool = True,
     url: str | None = None,
+    on_retry: Callable[[], None] | None = None,
 ) -> requests.Session:
     """A session that retries `status_forcelist` answers (waiting out `Retry-After` when sent,
     else backing off exponentially with jitter) and dropped connections, a bounded number of
@@ -137,7 +155,7 @@ def build_session(
     look up in the environment on each request is read once instead: the proxies for that
     host (HTTPS_PROXY, NO_PROXY, ...) and the CA bundle (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE);
     `.netrc` is then left out (a Basic login from it would replace the Bearer token)."""
-    retry = Retry(
+    retry = _CountedRetry(
         total=retries,
         connect=retries,
         read=retries if retry_reads else 0,
@@ -150,6 +168,7 @@ def build_session(
         respect_retry_after_header=True,
         raise_on_status=False,
     )
+    retry.on_retry = on_retry
     session = requests.Session()
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=retry)
     session.mount("http://", adapter)
@@ -175,8 +194,12 @@ class GraphClient:
         self.base_url = settings.api_url
         # one session per worker thread at a time, reused: built on first need
         self._sessions: queue.SimpleQueue[requests.Session] = queue.SimpleQueue()
-        self._new_session = lambda: build_session(1, retries, backoff, url=self.base_url)
-        self._tokens = TokenProvider(settings, build_session(2, retries, backoff))
+        self.retries_made = 0  # requests urllib3 sent again (429, 5xx, a lost connection)
+        self._count_lock = threading.Lock()
+        self._new_session = lambda: build_session(1, retries, backoff, url=self.base_url,
+                                                  on_retry=self._retried)
+        self._tokens = TokenProvider(settings, build_session(2, retries, backoff,
+                                                             on_retry=self._retried))
         self._slots: dict[str, threading.Semaphore] = defaultdict(
             lambda: threading.BoundedSemaphore(per_mailbox_limit)
         )
@@ -230,6 +253,10 @@ class GraphClient:
                     continue
                 return self._page_or_raise(response.status_code, body, url)
         raise AssertionError("unreachable")
+
+    def _retried(self) -> None:
+        with self._count_lock:
+            self.retries_made += 1
 
     @contextmanager
     def _session(self) -> Iterator[requests.Session]:

@@ -191,7 +191,7 @@ def test_calendar_changes_land_per_mailbox(env, graph_emulator, synthetic_org):
 
 # ---------------------------------------------------------------------------- faults
 def test_throttling_outages_empty_pages_and_token_expiry_lose_nothing(
-    env, graph_emulator, synthetic_org
+    env, graph_emulator, synthetic_org, capsys
 ):
     faults = graph_emulator.faults
     faults.throttle_every, faults.throttle_retry_after = 9, 1
@@ -208,6 +208,9 @@ def test_throttling_outages_empty_pages_and_token_expiry_lose_nothing(
     statuses = [r["status"] for r in log]
     assert statuses.count(429) and statuses.count(503) and statuses.count(504)
     assert statuses.count(401)
+    # every 429, 503 and 504 was sent again, and the run's summary counts them
+    retried = statuses.count(429) + statuses.count(503) + statuses.count(504)
+    assert f"({retried:,} retried)" in capsys.readouterr().out
     # Retry-After: 1 was honoured: the retry of a throttled request came a second later
     for i, request in enumerate(log):
         if request["status"] == 429:
