@@ -15,8 +15,11 @@ creates it when dbt opens its connection.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
+
+import duckdb
 
 try:  # the plugin base class is there when dbt-duckdb is; `parquet_dir()` needs neither
     from dbt.adapters.duckdb.plugins import BasePlugin
@@ -36,8 +39,40 @@ def parquet_dir(warehouse: str | os.PathLike[str] | None = None) -> Path:
     return Path(warehouse).parent / FOLDER_NAME
 
 
+def lock_holder(message: str) -> str | None:
+    """From DuckDB's "Could not set lock ... Conflicting lock is held in <program> (PID n)",
+    the holder as "<program> (PID n)"; None for any other error."""
+    found = re.search(r"Conflicting lock is held in (.+? \(PID \d+\))", message)
+    return found.group(1) if found else None
+
+
+def warehouse_in_use(warehouse: str, holder: str) -> str:
+    """The sentence a dbt run gives when another process holds the warehouse."""
+    return (
+        f"The warehouse {warehouse} is in use by {holder}: a loader or another dbt run writes "
+        f"to it, or a tool keeps it open. Wait for it to finish or stop it, then run dbt again; "
+        f"BI tools should read the Parquet copies in {parquet_dir(warehouse)} instead."
+    )
+
+
 class Plugin(BasePlugin):  # type: ignore[misc,valid-type]
-    """dbt-duckdb plugin: creates the Parquet folder when dbt connects to the warehouse."""
+    """dbt-duckdb plugin: creates the Parquet folder when dbt connects to the warehouse, and
+    says in one sentence when another process holds the warehouse (dbt-duckdb itself prints
+    DuckDB's lock error inside a 25-line traceback)."""
+
+    def update_connection_config(self, creds: Any, config: dict[str, Any]) -> None:
+        warehouse = getattr(creds, "path", None)
+        if warehouse in (None, "", ":memory:") or not Path(warehouse).exists():
+            return
+        try:  # the very open dbt-duckdb is about to make
+            duckdb.connect(warehouse, read_only=False, config=dict(config)).close()
+        except duckdb.IOException as exc:
+            holder = lock_holder(str(exc))
+            if holder is None:
+                raise
+            from dbt_common.exceptions import DbtRuntimeError
+
+            raise DbtRuntimeError(warehouse_in_use(warehouse, holder)) from None
 
     def configure_connection(self, conn: Any) -> None:
         warehouse = getattr(self.creds, "path", None) if self.creds is not None else None

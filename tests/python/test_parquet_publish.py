@@ -109,6 +109,25 @@ def test_seed_and_test_do_not_publish(demo_build, tmp_path, dbt_target):
     assert list((tmp_path / "bi").iterdir()) == []
 
 
+def test_dbt_while_another_process_holds_the_warehouse_says_so_in_a_sentence(
+        demo_build, tmp_path, dbt_target):
+    shutil.copy(demo_build / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    holder = subprocess.Popen(  # as a loader would: the warehouse open for writing
+        [sys.executable, "-c", "import duckdb, sys; con = duckdb.connect(sys.argv[1]); "
+         "print('open', flush=True); sys.stdin.read()", str(tmp_path / "warehouse.duckdb")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        result = dbt_run(tmp_path, dbt_target, "run", "--select", "office_user_entity")
+    finally:
+        holder.communicate("")
+    assert result.returncode != 0
+    assert (f"The warehouse {tmp_path / 'warehouse.duckdb'} is in use by "
+            in result.stdout) and f"(PID {holder.pid})" in result.stdout
+    assert f"BI tools should read the Parquet copies in {tmp_path / 'bi'}" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
 def test_the_engine_replaces_a_file_whole_or_not_at_all(tmp_path):
     """What the hook relies on: `copy ... (use_tmp_file true)` over an existing file. A write
     that fails half-way leaves the old file; readers during rewrites see whole files only."""
