@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import shutil
 import tempfile
@@ -114,7 +115,8 @@ class Lander:
         # batch, and waits (memory stays flat) when the writer falls further behind
         self._queue: queue.Queue = queue.Queue(maxsize=2 * max(1, batch_bytes >> 20))
         self._thread = threading.Thread(target=self._run, name="lander", daemon=True)
-        self._spool_dir = Path(tempfile.mkdtemp(prefix="graph-spool-"))
+        _sweep_spools()
+        self._spool_dir = Path(tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-"))
         self._seq = 0
         self.stats: dict[tuple[str, str], StreamStats] = {}
         self.error: BaseException | None = None
@@ -499,6 +501,24 @@ class Lander:
             [[r[0] for r in rows], [r[1] for r in rows]],
         )
         insert_rows(self._con, f"{LOADER_SCHEMA}.graph_sync_state", rows)
+
+
+SPOOL_PREFIX = "graph-spool-"  # + the writing process's id + "-": tempfile.gettempdir()
+
+
+def _sweep_spools() -> None:
+    """Remove the spool folders of loads that died without cleaning up (SIGKILL, a crash):
+    those whose process is gone."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SPOOL_PREFIX}*-*"):
+        pid = folder.name[len(SPOOL_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:  # alive, another user's
+            continue
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:

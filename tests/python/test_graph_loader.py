@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -261,6 +262,8 @@ def test_killed_run_resumes_without_loss_or_duplicates(env, graph_emulator, synt
     time.sleep(1.5)  # let the writer commit a batch or two
     child.send_signal(signal.SIGKILL)
     child.wait()
+    left = list(Path(tempfile.gettempdir()).glob(f"graph-spool-{child.pid}-*"))
+    assert left  # what SIGKILL leaves: the next start sweeps it
     partial = query(env, "select count(*) from raw_graph.messages")[0][0]
     resumable = query(env, "select count(*) from raw_loader.graph_sync_state "
                            "where next_link is not null or delta_link is not null")[0][0]
@@ -268,6 +271,7 @@ def test_killed_run_resumes_without_loss_or_duplicates(env, graph_emulator, synt
 
     graph_emulator.faults.latency_ms = 0
     assert load() == 0
+    assert not any(folder.exists() for folder in left)
     landed = query(env, "select _mailbox_id, id from raw_graph.messages")
     assert len(landed) == len(set(landed))
     assert set(landed) == expected_messages(synthetic_org, selected_mailboxes(synthetic_org))
