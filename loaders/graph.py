@@ -37,7 +37,7 @@ from loaders.schema import (
 )
 from loaders.settings import GraphSettings
 from loaders.transport import PER_MAILBOX_LIMIT, GraphClient, GraphNotFound, SyncStateExpired
-from loaders.warehouse import insert_rows, new_run_id, utc_now
+from loaders.warehouse import insert_rows, new_run_id, record_runs, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -101,12 +101,49 @@ def load(
     client.check_credentials()
     selected = mailbox_selection.resolve(client, mailboxes, groups)
     run_id = new_run_id()
+    _close_interrupted_runs(con)
     _land_users(con, selected, run_id)
+    record_runs(con, [[run_id, "graph", None, RUN_STREAM, "running", started, None, None,
+                       0, 0, 0, 0, None]])
     window = Window(as_of)
     log.info(
         "run %s: %d mailboxes, window %s..%s", run_id, len(selected), window.start.date(), as_of
     )
     landed = _Counter()
+    try:
+        _load_streams(con, client, selected, window, run_id, workers, show_progress, landed)
+    except KeyboardInterrupt:
+        _finish_run(con, run_id, "cancelled", "stopped by the user (Ctrl+C)")
+        raise
+    except BaseException as exc:
+        _finish_run(con, run_id, "failed", str(exc)[:500])
+        raise
+    seconds = (utc_now() - started).total_seconds()
+    streams, failed = con.execute(
+        f"select count(*), count(*) filter (where status <> 'succeeded') "
+        f"from {LOADER_SCHEMA}.load_runs where run_id = ? and stream <> ?",
+        [run_id, RUN_STREAM],
+    ).fetchone()
+    _finish_run(con, run_id, "failed" if failed else "succeeded",
+                f"{failed} stream(s) failed" if failed else None)
+    return GraphLoadResult(
+        run_id, len(selected), streams, failed, landed.value, client.requests_made, seconds,
+        client.retries_made,
+    )
+
+
+def _load_streams(
+    con: duckdb.DuckDBPyConnection,
+    client: GraphClient,
+    selected: list[Mailbox],
+    window: Window,
+    run_id: str,
+    workers: int,
+    show_progress: bool,
+    landed: _Counter,
+) -> None:
+    """Every stream of every selected mailbox, `workers` mailboxes at a time, through one
+    writer; the first stream error stops the others and is raised."""
     with progress_bar(show_progress) as progress:
         boxes = progress.add_task("mailboxes", total=len(selected))
         records = progress.add_task("records landed", total=None)
@@ -141,18 +178,55 @@ def load(
             lander.close()
     if errors:
         raise errors[0]
-    seconds = (utc_now() - started).total_seconds()
-    failed = con.execute(
-        f"select count(*) from {LOADER_SCHEMA}.load_runs "
-        "where run_id = ? and status <> 'succeeded'",
-        [run_id],
-    ).fetchone()[0]
-    streams = con.execute(
-        f"select count(*) from {LOADER_SCHEMA}.load_runs where run_id = ?", [run_id]
-    ).fetchone()[0]
-    return GraphLoadResult(
-        run_id, len(selected), streams, failed, landed.value, client.requests_made, seconds,
-        client.retries_made,
+
+
+# load_runs' row of a whole run (beside one row per mailbox and stream): `running` from its
+# start; at its end `succeeded`, `failed` or `cancelled` with the sums of its streams; a run
+# that died without ending (SIGKILL, a crash) is found `running` by the next run, which marks
+# it `interrupted` with how far it got.
+RUN_STREAM = "run"
+
+
+def _finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str,
+                error: str | None) -> None:
+    con.execute(
+        f"""update {LOADER_SCHEMA}.load_runs as r set
+            status = ?, error = ?, finished_at = ?,
+            duration_seconds = date_diff('millisecond', r.started_at, ?) / 1000,
+            pages = s.pages, records = s.records, removed = s.removed, malformed = s.malformed
+        from (select coalesce(sum(pages), 0) as pages, coalesce(sum(records), 0) as records,
+                     coalesce(sum(removed), 0) as removed,
+                     coalesce(sum(malformed), 0) as malformed
+              from {LOADER_SCHEMA}.load_runs where run_id = ? and stream <> ?) as s
+        where r.run_id = ? and r.stream = ?""",
+        [status, error, utc_now(), utc_now(), run_id, RUN_STREAM, run_id, RUN_STREAM],
+    )
+
+
+def _close_interrupted_runs(con: duckdb.DuckDBPyConnection) -> None:
+    """Mark `interrupted` the runs still `running`: none can be (DuckDB lets one process
+    write), so they died. Their records are what they landed; the error says how far."""
+    con.execute(
+        f"""update {LOADER_SCHEMA}.load_runs as r set
+            status = 'interrupted',
+            records = s.records,
+            pages = s.pages,
+            error = 'the run stopped without finishing (killed or crashed) after '
+                || s.streams || ' finished stream(s) and ' || s.records
+                || ' landed record(s); the next run resumed where it stopped'
+        from (select w.run_id,
+                     (select count(*) from {LOADER_SCHEMA}.load_runs as f
+                      where f.run_id = w.run_id and f.stream <> ?) as streams,
+                     (select count(*) from {GRAPH_SCHEMA}.messages as m
+                      where m._run_id = w.run_id)
+                     + (select count(*) from {GRAPH_SCHEMA}.events as e
+                        where e._run_id = w.run_id) as records,
+                     (select coalesce(sum(f.pages), 0) from {LOADER_SCHEMA}.load_runs as f
+                      where f.run_id = w.run_id and f.stream <> ?) as pages
+              from {LOADER_SCHEMA}.load_runs as w
+              where w.source = 'graph' and w.stream = ? and w.status = 'running') as s
+        where r.run_id = s.run_id and r.stream = ?""",
+        [RUN_STREAM, RUN_STREAM, RUN_STREAM, RUN_STREAM],
     )
 
 

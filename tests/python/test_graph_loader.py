@@ -106,8 +106,14 @@ def test_full_load_lands_every_message_once_and_only_metadata(
     for request in graph_emulator.requests:
         selected = set(request["query"].get("$select", "").split(","))
         assert not selected & FORBIDDEN_FIELDS, request
-    runs = query(env, "select status, count(*) from raw_loader.load_runs group by all")
-    assert runs == [("succeeded", len(mailboxes) * 7)]  # 6 real-mail folders + calendar
+    runs = query(env, "select stream = 'run', status, count(*) from raw_loader.load_runs "
+                      "group by all order by all")
+    # 6 real-mail folders + calendar per mailbox, and the run's own row
+    assert runs == [(False, "succeeded", len(mailboxes) * 7), (True, "succeeded", 1)]
+    assert query(env, "select records, pages > 0, finished_at > started_at "
+                      "from raw_loader.load_runs where stream = 'run'") == [
+        (query(env, "select sum(records) from raw_loader.load_runs where stream <> 'run'")[0][0],
+         True, True)]
 
 
 def test_rerun_lands_nothing_and_delta_brings_exactly_the_changes(
@@ -259,7 +265,8 @@ def test_killed_run_resumes_without_loss_or_duplicates(env, graph_emulator, synt
     while len(graph_emulator.requests.matching("/messages/delta", 200)) < 12:
         assert time.monotonic() < deadline and child.poll() is None
         time.sleep(0.05)
-    time.sleep(1.5)  # let the writer commit a batch or two
+    time.sleep(0.3)  # let the writer commit a batch or two (it takes what has queued)
+    assert child.poll() is None, "the load ended before it could be killed"
     child.send_signal(signal.SIGKILL)
     child.wait()
     left = list(Path(tempfile.gettempdir()).glob(f"graph-spool-{child.pid}-*"))
@@ -272,6 +279,13 @@ def test_killed_run_resumes_without_loss_or_duplicates(env, graph_emulator, synt
     graph_emulator.faults.latency_ms = 0
     assert load() == 0
     assert not any(folder.exists() for folder in left)
+    # the killed run is told apart from one that finished: interrupted, and how far it got
+    (killed,) = query(env, "select status, records, error from raw_loader.load_runs "
+                           "where stream = 'run' and status <> 'succeeded'")
+    assert killed[0] == "interrupted" and killed[1] >= partial
+    assert "stopped without finishing (killed or crashed)" in killed[2]
+    assert query(env, "select count(*) from raw_loader.load_runs where stream = 'run' "
+                      "and status = 'succeeded'") == [(1,)]
     landed = query(env, "select _mailbox_id, id from raw_graph.messages")
     assert len(landed) == len(set(landed))
     assert set(landed) == expected_messages(synthetic_org, selected_mailboxes(synthetic_org))
@@ -299,7 +313,7 @@ def test_ctrl_c_stops_a_load_soon_and_the_next_run_resumes(env, graph_emulator, 
     # stopped at the streams' next page: a few requests in flight, not the rest of the load
     assert len(graph_emulator.requests) - served <= 12
     assert query(env, "select count(*) from raw_loader.load_runs where status = 'cancelled'"
-                 )[0][0] > 0
+                 )[0][0] > 1  # the stopped streams and the run itself
     assert query(env, "select count(*) from raw_loader.load_runs where status = 'succeeded' "
                       "and stream = 'events'")[0][0] < len(selected_mailboxes(synthetic_org))
 
