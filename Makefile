@@ -5,14 +5,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup chromium demo cards docs test lint pytest dbt-test bench bench-peer clean
+.PHONY: setup chromium demo cards docs test lint pytest dbt-test bench bench-peer spark-server \
+	spark-server-stop clean
 
 setup: $(STAMP) chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,postgres]'
+	$(BIN)/pip install --quiet -e '.[dev,postgres,spark]'
 	touch $(STAMP)
 
 ## Debian's Chromium for the customer-card browser test (Playwright drives it; it never
@@ -58,19 +59,30 @@ dbt-test: $(STAMP)
 ## make bench: loader throughput against the emulator (vs DuckDB's own JSON ingest), the loader
 ## against dlt (bench-peer), then the transformation benchmark (dbt build over a year of raw
 ## data written straight into DuckDB), on DuckDB and, beside it, on a throwaway PostgreSQL
-## server (--postgres)
+## server (--postgres) and a local Spark Thrift server (--spark)
 TRANSFORM_MAILBOXES ?= 100
 bench: $(STAMP)
 	$(BIN)/python -m loaders.bench
 	$(BIN)/python -m bench.dlt_peer --mailboxes $(PEER_MAILBOXES)
-	$(BIN)/python -m loaders.bench_transform --mailboxes $(TRANSFORM_MAILBOXES) --postgres
-
-clean:
-	rm -rf $(VENV) .test demo target logs dbt_packages warehouse.duckdb warehouse.duckdb.wal \
-		parquet customer_cards
+	$(BIN)/python -m loaders.bench_transform --mailboxes $(TRANSFORM_MAILBOXES) --postgres --spark
 
 ## make bench-peer: our Graph loader against dlt's REST API source on the same emulator, landed
 ## counts checked equal (bench/README.md); dlt runs in its own venv, .bench/dlt-venv
 PEER_MAILBOXES ?= 20
 bench-peer: $(STAMP)
 	$(BIN)/python -m bench.dlt_peer --mailboxes $(PEER_MAILBOXES)
+
+## make spark-server: a local Spark Thrift server from the pinned pyspark on
+## $$SPARK_HOST:$$SPARK_PORT (127.0.0.1:10000), its metastore, warehouse, log and pid under
+## .spark/, started in the project root (a relative PARQUET_DIR or SPARK_RAW_PATH means the
+## same folder to it as to dbt); returns once it answers. make spark-server-stop ends it.
+spark-server: $(STAMP)
+	$(BIN)/python tests/python/spark_server.py start --dir .spark
+
+spark-server-stop:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python tests/python/spark_server.py stop --dir .spark; \
+	else echo "no .venv: no Spark Thrift server was started from here."; fi
+
+clean:
+	rm -rf $(VENV) .test demo target logs dbt_packages warehouse.duckdb warehouse.duckdb.wal \
+		parquet customer_cards spark_raw .spark

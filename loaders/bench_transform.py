@@ -19,7 +19,9 @@
 5. With `--postgres`, the same two builds on PostgreSQL (`dbt build --target postgres`) on a
    throwaway server started from the machine's binaries (tests/python/postgres_server.py),
    each after `python -m loaders export --target postgres` (timed apart), printed beside
-   DuckDB's.
+   DuckDB's. With `--spark`, the same on a local Spark Thrift server started from the pinned
+   pyspark (tests/python/spark_server.py; all cores), each build after `python -m loaders
+   export --target spark`, with the server's peak memory (the JVM's VmHWM).
 
 The timed builds run with DuckDB's memory_limit at DUCKDB_MEMORY_LIMIT (default 5GB, see
 DEFAULT_MEMORY_LIMIT; DuckDB's own default is 80 % of the machine's memory).
@@ -27,7 +29,8 @@ DEFAULT_MEMORY_LIMIT; DuckDB's own default is 80 % of the machine's memory).
 Prints rows, seconds, each dbt process's peak memory (its max RSS, from wait4), the ratio of
 the full build to the limit, and the slowest nodes of each build (target/run_results.json).
 
-    python -m loaders.bench_transform --mailboxes 100 --messages-per-mailbox 30000 [--postgres]
+    python -m loaders.bench_transform --mailboxes 100 --messages-per-mailbox 30000 \\
+        [--postgres] [--spark]
 """
 
 from __future__ import annotations
@@ -297,13 +300,14 @@ def in_worker(function, *arguments):
 
 def dbt_build(path: Path, workdir: Path, as_of: date, label: str,
               project: Path = PROJECT_ROOT, postgres: dict[str, str] | None = None,
-              parsed_first: bool = False) -> tuple[float, list, int]:
+              parsed_first: bool = False, spark: dict[str, str] | None = None,
+              ) -> tuple[float, list, int]:
     """Seconds, the nodes' timings (slowest first) and the dbt process's peak RSS (KiB); on
     the `postgres` target when its settings are given. With `parsed_first`, an untimed `dbt
     parse` with the build's vars comes first: a daily run keeps its vars (as_of_date is the
     day the run starts), so it finds the project parsed and parses only what changed, where a
     new `--vars` re-parses every file (~3 s more at the time of writing)."""
-    env = {**os.environ, "DUCKDB_PATH": str(path), **(postgres or {})}
+    env = {**os.environ, "DUCKDB_PATH": str(path), **(postgres or {}), **(spark or {})}
     env.setdefault("DUCKDB_TEMP_DIRECTORY", str(workdir / "spill"))
     # DuckDB's own default is 80 % of the machine's memory; the target is a bound, so the
     # benchmark gives dbt one (DUCKDB_MEMORY_LIMIT, see the README's settings)
@@ -316,6 +320,8 @@ def dbt_build(path: Path, workdir: Path, as_of: date, label: str,
            "--exclude", "resource_type:unit_test"]
     if postgres:
         cmd += ["--target", "postgres"]
+    if spark:
+        cmd += ["--target", "spark"]
     if parsed_first:
         at = cmd.index("--exclude")
         parse = [cmd[0], "parse", *cmd[2:at], *cmd[at + 2:]]
@@ -336,13 +342,35 @@ def dbt_build(path: Path, workdir: Path, as_of: date, label: str,
     return seconds, timings, usage.ru_maxrss
 
 
-def export_to_postgres(path: Path, postgres: dict[str, str]) -> float:
-    """Seconds for `python -m loaders export --target postgres` of the warehouse."""
+def export_to_postgres(path: Path, postgres: dict[str, str], target: str = "postgres"
+                       ) -> float:
+    """Seconds for `python -m loaders export --target postgres` (or `target`) of the
+    warehouse."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "loaders", "export", "--target", "postgres",
+    subprocess.run([sys.executable, "-m", "loaders", "export", "--target", target,
                     "--no-progress"], cwd=PROJECT_ROOT, check=True, stdout=subprocess.DEVNULL,
                    env={**os.environ, "DUCKDB_PATH": str(path), **postgres})
     return time.perf_counter() - started
+
+
+def throwaway_spark():
+    """The test harness's local Spark Thrift server (tests/python/spark_server.py), not
+    started."""
+    sys.path.insert(0, str(PROJECT_ROOT / "tests" / "python"))
+    from spark_server import SparkServer
+
+    return SparkServer()
+
+
+def peak_rss_kib(pid: int) -> int:
+    """A running process's peak resident memory so far (VmHWM), KiB; 0 when unknown."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def throwaway_postgres():
@@ -375,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the dbt project to time (default: this repository)")
     parser.add_argument("--postgres", action="store_true",
                         help="also time both builds on a throwaway PostgreSQL server")
+    parser.add_argument("--spark", action="store_true",
+                        help="also time both builds on a local Spark Thrift server")
     args = parser.parse_args(argv)
     if args.mailboxes < 3:
         parser.error("--mailboxes must be at least 3")
@@ -396,12 +426,21 @@ def main(argv: list[str] | None = None) -> int:
     full, full_timings, peak_full = dbt_build(path, workdir, args.as_of, "full", project)
     full_counts = counts(path)
     server = throwaway_postgres().start() if args.postgres else None
+    spark_server = None
     try:
         if server:
             postgres = {**server.env(), "POSTGRES_SCHEMA": "bench"}
             pg_export_full = export_to_postgres(path, postgres)
             pg_full, pg_full_timings, _ = dbt_build(
                 path, workdir / "postgres", args.as_of, "postgres full", project, postgres)
+        if args.spark:
+            spark_server = throwaway_spark().start()
+            spark = {**spark_server.env(), "SPARK_SCHEMA": "bench",
+                     "SPARK_RAW_PATH": str(workdir / "spark_raw"),
+                     "PARQUET_DIR": str(workdir / "spark_parquet")}
+            sp_export_full = export_to_postgres(path, spark, "spark")
+            sp_full, sp_full_timings, _ = dbt_build(
+                path, workdir / "spark", args.as_of, "spark full", project, spark=spark)
 
         next_day = args.as_of + timedelta(days=1)
         in_worker(land_next_day, path, *scale, next_day)
@@ -414,9 +453,17 @@ def main(argv: list[str] | None = None) -> int:
             pg_next, pg_next_timings, _ = dbt_build(
                 path, workdir / "postgres", next_day, "postgres incremental", project, postgres,
                 parsed_first=True)
+        if spark_server:
+            sp_export_next = export_to_postgres(path, spark, "spark")
+            sp_next, sp_next_timings, _ = dbt_build(
+                path, workdir / "spark", next_day, "spark incremental", project, spark=spark,
+                parsed_first=True)
+            sp_peak = peak_rss_kib(spark_server.pid)
     finally:
         if server:
             server.stop()
+        if spark_server:
+            spark_server.stop()
 
     print(f"scale: {args.mailboxes} mailboxes x {args.messages_per_mailbox} messages, "
           f"{args.accounts} accounts, {args.contacts} contacts, as of {args.as_of}")
@@ -437,9 +484,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  build after one day     {incremental:10.1f}{pg_next:12.1f} s")
         print(f"  export to Postgres (not in the builds): the year {pg_export_full:.1f} s, "
               f"after one day {pg_export_next:.1f} s")
+    if spark_server:
+        print(f"side by side ({args.mailboxes} mailboxes): {'':14}{'DuckDB':>10}{'Spark':>10}"
+              f"{'ratio':>8}")
+        print(f"  full dbt build          {full:10.1f}{sp_full:10.1f}{sp_full / full:8.1f} s")
+        print(f"  build after one day     {incremental:10.1f}{sp_next:10.1f}"
+              f"{sp_next / incremental:8.1f} s")
+        print(f"  peak memory             {peak_full / 2**20:10.2f}{sp_peak / 2**20:10.2f} GiB "
+              "(DuckDB: the dbt process; Spark: the server's JVM)")
+        print(f"  export to Spark (not in the builds): the year {sp_export_full:.1f} s, "
+              f"after one day {sp_export_next:.1f} s")
     slowest = [("full", full_timings), ("+1 day", incremental_timings)]
     if server:
         slowest += [("Postgres full", pg_full_timings), ("Postgres +1 day", pg_next_timings)]
+    if spark_server:
+        slowest += [("Spark full", sp_full_timings), ("Spark +1 day", sp_next_timings)]
     for label, timings in slowest:
         print(f"slowest nodes ({label}):")
         for seconds, unique_id in timings[:10]:

@@ -14,11 +14,17 @@ from pathlib import Path
 
 import duckdb
 
-from loaders import crm, export, graph, leadspace
+from loaders import crm, export, export_spark, graph, leadspace
 from loaders.errors import BadInput, LoadFailed
 from loaders.leadspace_client import LeadspaceClient
 from loaders.schema import GRAPH_SCHEMA, LEADSPACE_SCHEMA, LOADER_SCHEMA
-from loaders.settings import GraphSettings, LeadspaceSettings, PostgresSettings, duckdb_path
+from loaders.settings import (
+    GraphSettings,
+    LeadspaceSettings,
+    PostgresSettings,
+    SparkSettings,
+    duckdb_path,
+)
 from loaders.warehouse import compact, connect
 
 log = logging.getLogger("loaders")
@@ -200,9 +206,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     if args.target == "spark":
-        raise BadInput(
-            "Spark export is not available yet in this version; --target postgres is."
-        )
+        return _export_spark(args)
     settings = PostgresSettings.from_env()
     path = duckdb_path()
     result = export.export_postgres(path, settings, show_progress=not args.no_progress)
@@ -214,6 +218,20 @@ def _export(args: argparse.Namespace) -> int:
     print(
         f"exported {len(result.tables)} raw tables ({result.rows:,} rows) from {path} to "
         f"Postgres at {settings.address}, database {settings.dbname}, in {result.seconds:.1f}s"
+    )
+    return 0
+
+
+def _export_spark(args: argparse.Namespace) -> int:
+    path = duckdb_path()
+    settings = SparkSettings.from_env(path)
+    result = export_spark.export_spark(path, settings, show_progress=not args.no_progress)
+    for table, rows in result.tables:
+        print(f"{table}: {rows:,} {'row' if rows == 1 else 'rows'} written")
+    print(
+        f"exported {len(result.tables)} raw tables ({result.rows:,} rows) from {path} to "
+        f"{settings.raw_path}, registered on Spark at {settings.address}, in "
+        f"{result.seconds:.1f}s"
     )
     return 0
 

@@ -99,3 +99,33 @@ class PostgresSettings:
             dbname=os.environ["POSTGRES_DB"],
             password=os.environ.get("POSTGRES_PASSWORD", ""),
         )
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """The `spark` target's Thrift server (SPARK_HOST, SPARK_PORT, as profiles.yml reads them)
+    and where `export --target spark` writes the raw tables (SPARK_RAW_PATH)."""
+
+    host: str
+    port: int
+    raw_path: Path
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @classmethod
+    def from_env(cls, warehouse: Path) -> SparkSettings:
+        port_text = os.environ.get("SPARK_PORT") or "10000"
+        try:
+            port = int(port_text)
+        except ValueError:
+            port = 0
+        if not 0 < port < 65536:
+            raise BadInput(f"SPARK_PORT={port_text!r} is not a port number (1 to 65535).")
+        raw_path = os.environ.get("SPARK_RAW_PATH") or str(warehouse.parent / "spark_raw")
+        return cls(
+            host=os.environ.get("SPARK_HOST") or "127.0.0.1",
+            port=port,
+            raw_path=Path(raw_path).resolve(),
+        )

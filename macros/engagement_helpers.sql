@@ -7,10 +7,6 @@
 {%- endmacro -%}
 
 {%- macro default__email_domain(address) -%}
-    nullif({{ dbt.split_part(address, "'@'", 2) }}, '')
-{%- endmacro -%}
-
-{%- macro duckdb__email_domain(address) -%}
     nullif(regexp_extract({{ address }}, '@([^@]+)$', 1), '')
 {%- endmacro -%}
 
@@ -24,10 +20,6 @@
     Null when there is none, or when the host is an IP address (no registered domain). -#}
 {%- macro url_host(url) -%}
     {{ return(adapter.dispatch('url_host', 'account_engagement')(url)) }}
-{%- endmacro -%}
-
-{%- macro default__url_host(url) -%}
-    {{ no_variant_for_this_adapter('url_host') }}
 {%- endmacro -%}
 
 {%- macro postgres__url_host(url) -%}
@@ -46,12 +38,14 @@
     '^(?:[a-z][a-z0-9+.\-]*://)?(?:[^/?#@]*@)?([^/?#:\s]+)'
 {%- endmacro -%}
 
-{%- macro duckdb__url_host(url) -%}
+{%- macro default__url_host(url) -%}
+    {#- DuckDB and Spark (its rtrim(a, b) trims a from b: a regexp trims the dots) -#}
     nullif(
         regexp_replace(
-            rtrim(
+            regexp_replace(
                 regexp_extract(lower(trim({{ url }})), {{ url_host_pattern() }}, 1),
-                '.'
+                '[.]+$',
+                ''
             ),
             '^[0-9.]+$',
             ''
@@ -73,10 +67,6 @@
 {%- endmacro -%}
 
 {%- macro default__last_labels(host, n) -%}
-    {{ no_variant_for_this_adapter('last_labels') }}
-{%- endmacro -%}
-
-{%- macro duckdb__last_labels(host, n) -%}
     regexp_extract({{ host }}, '((?:[^.]+[.]){{ '{' ~ (n - 1) ~ '}' }}[^.]+)$', 1)
 {%- endmacro -%}
 
@@ -95,10 +85,6 @@
     cast({{ dbt.date_trunc('week', date_expr) }} as date)
 {%- endmacro -%}
 
-{%- macro duckdb__iso_week_start(date_expr) -%}
-    cast(date_trunc('week', {{ date_expr }}) as date)
-{%- endmacro -%}
-
 {#- seconds_between(start_ts, end_ts) -> the seconds from one timestamp to another, as a
     double (negative when end is before start; fractions of a second kept on DuckDB). -#}
 {%- macro seconds_between(start_ts, end_ts) -%}
@@ -106,7 +92,7 @@
 {%- endmacro -%}
 
 {%- macro default__seconds_between(start_ts, end_ts) -%}
-    cast({{ dbt.datediff(start_ts, end_ts, 'second') }} as {{ dbt.type_float() }})
+    cast({{ dbt.datediff(start_ts, end_ts, 'second') }} as {{ type_double() }})
 {%- endmacro -%}
 
 {%- macro duckdb__seconds_between(start_ts, end_ts) -%}
@@ -204,22 +190,9 @@
 {%- endmacro -%}
 
 {%- macro default__type_double() -%}
-    {{ dbt.type_float() }}
-{%- endmacro -%}
-
-{%- macro duckdb__type_double() -%}
     double
 {%- endmacro -%}
 
 {%- macro postgres__type_double() -%}
     double precision
-{%- endmacro -%}
-
-{#- no_variant_for_this_adapter(macro_name): the compile error of a dispatched macro that has
-    no variant for the adapter in use -#}
-{%- macro no_variant_for_this_adapter(macro_name) -%}
-    {{ exceptions.raise_compiler_error(
-        macro_name ~ " has no variant for the '" ~ adapter.type() ~ "' adapter: add "
-        ~ adapter.type() ~ "__" ~ macro_name ~ " beside its duckdb__ and postgres__ variants"
-    ) }}
 {%- endmacro -%}

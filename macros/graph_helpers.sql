@@ -34,7 +34,10 @@
 {%- macro default__unnest_struct_list(
     list_expr, relation_alias, element_alias, position_alias=none
 ) -%}
-    {{ no_variant_for_this_adapter('unnest_struct_list') }}
+    {#- Spark/Databricks: a lateral view; transform() numbers the elements from 1 -#}
+    lateral view inline(transform({{ list_expr }}, (element, i) -> named_struct(
+        '{{ element_alias }}', element, '{{ position_alias or "position" }}', i + 1
+    ))) {{ relation_alias }}
 {%- endmacro -%}
 
 {%- macro postgres__unnest_struct_list(
@@ -90,7 +93,7 @@
 {%- endmacro -%}
 
 {%- macro default__list_of_field(list_expr, path) -%}
-    {{ no_variant_for_this_adapter('list_of_field') }}
+    transform({{ list_expr }}, element -> {{ struct_field('element', path) }})
 {%- endmacro -%}
 
 {%- macro duckdb__list_of_field(list_expr, path) -%}
@@ -120,11 +123,11 @@
 {%- endmacro -%}
 
 {%- macro default__parse_graph_datetime(expr) -%}
-    {#- generic form: assumes UTC strings (what Graph sends for sent/received/modified times) -#}
-    {{ dbt.safe_cast(
-        "replace(replace(" ~ expr ~ ", 'T', ' '), 'Z', '')",
-        dbt.type_timestamp()
-    ) }}
+    {#- Spark: the instant as a wall time in the session's time zone, UTC (README) -#}
+    case
+        when {{ expr }} rlike '^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}'
+            then cast(try_cast(trim({{ expr }}) as timestamp_ltz) as timestamp)
+    end
 {%- endmacro -%}
 
 {%- macro duckdb__parse_graph_datetime(expr) -%}
@@ -219,7 +222,13 @@
 {%- endmacro -%}
 
 {%- macro default__to_utc(datetime_string, time_zone, iana_zone) -%}
-    {{ no_variant_for_this_adapter('to_utc') }}
+    {#- Spark: the wall time (parsed as if UTC) moved from its zone to UTC -#}
+    case
+        when {{ is_utc_zone(time_zone) }} or trim({{ datetime_string }}) rlike {{ graph_zone_pattern() }}
+            then {{ parse_graph_datetime(datetime_string) }}
+        else cast(to_utc_timestamp({{ parse_graph_datetime(datetime_string) }}, {{ iana_zone }})
+            as timestamp)
+    end
 {%- endmacro -%}
 
 {%- macro duckdb__to_utc(datetime_string, time_zone, iana_zone) -%}

@@ -1,7 +1,7 @@
 {#- publish_parquet() -> SQL for the `on-run-end` hook: after `dbt build` / `dbt run`, each
     table of var `publish_parquet_tables` that exists copied to `$PARQUET_DIR/<table>.parquet`
-    (DuckDB writes a temporary file and renames it: a reader never sees half a file); nothing
-    on other adapters. macros/_macros.yml says more. -#}
+    (DuckDB: a temporary file renamed, never half a file) or, on Spark, to a folder
+    `$PARQUET_DIR/<table>/` of part files; nothing on other adapters (_macros.yml). -#}
 {%- macro publish_parquet() -%}
     {{ return(adapter.dispatch('publish_parquet', 'account_engagement')()) }}
 {%- endmacro -%}
@@ -34,13 +34,29 @@
     {%- endif -%}
 {%- endmacro -%}
 
-{#- The Parquet folder: $PARQUET_DIR, else `parquet/` beside the warehouse (target.path). -#}
+{%- macro spark__publish_parquet() -%}
+    {#- one statement per call over Thrift; a relative folder is the server's (make
+        spark-server starts it in the project root) -#}
+    {%- set tables = var('publish_parquet_tables', []) -%}
+    {%- for table in tables if execute and flags.WHICH in ('build', 'run') -%}
+        {%- set relation = parquet_publish_relation(table) -%}
+        {%- if relation is not none -%}
+            {%- do run_query(
+                "insert overwrite directory '" ~ parquet_publish_folder() ~ "/" ~ table
+                ~ "' using parquet select * from " ~ relation
+            ) -%}
+        {%- endif -%}
+    {%- endfor -%}
+{%- endmacro -%}
+
+{#- The Parquet folder: $PARQUET_DIR, else `parquet/` beside the warehouse. -#}
 {%- macro parquet_publish_folder() -%}
     {%- set configured = env_var('PARQUET_DIR', '') | trim -%}
     {%- if configured -%}
         {{ return(configured.rstrip('/')) }}
     {%- endif -%}
-    {%- set warehouse = target.path | replace('\\', '/') -%}
+    {%- set warehouse = target.path or env_var('DUCKDB_PATH', 'warehouse.duckdb') -%}
+    {%- set warehouse = warehouse | replace('\\', '/') -%}
     {%- if '/' in warehouse -%}
         {{ return(warehouse.rsplit('/', 1)[0] ~ '/parquet') }}
     {%- endif -%}

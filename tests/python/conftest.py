@@ -104,3 +104,22 @@ def postgres_server() -> Iterator[object]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_server() -> Iterator[object]:
+    """One local Spark Thrift server for the session (tests/python/spark_server.py), from the
+    pinned pyspark: 127.0.0.1 on a free port, its own temporary metastore and warehouse,
+    stopped by its pid and removed at the end; every Spark dbt call of the session uses it.
+    Skips the test, with the reason, where none can be started (no pyspark, no Java)."""
+    from spark_server import SparkServer, SparkUnavailable
+
+    server = SparkServer()
+    try:
+        server.start()
+    except SparkUnavailable as exc:
+        pytest.skip(f"no Spark Thrift server for this test: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()

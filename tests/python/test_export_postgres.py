@@ -359,11 +359,6 @@ def test_a_missing_or_locked_warehouse_is_one_sentence(warehouse, pg, tmp_path):
                         "where table_schema like 'raw\\_%'") == [(0,)]
 
 
-def test_spark_export_is_not_available_yet(warehouse, pg):
-    message = assert_one_sentence(export(warehouse, pg, target="spark"))
-    assert "Spark export is not available yet in this version" in message
-
-
 def test_the_harness_says_why_when_there_is_no_server(monkeypatch, tmp_path):
     monkeypatch.setattr(postgres_server, "DEFAULT_BINDIRS", (str(tmp_path),))
     monkeypatch.setenv("PATH", str(tmp_path))

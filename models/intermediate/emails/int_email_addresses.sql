@@ -1,8 +1,9 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy='insert_overwrite' if target.type == 'spark' else 'delete+insert',
         unique_key='sent_date',
+        partition_by='sent_date',
         on_schema_change='fail',
     )
 }}

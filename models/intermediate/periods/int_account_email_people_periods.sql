@@ -1,8 +1,9 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy='insert_overwrite' if target.type == 'spark' else 'delete+insert',
         unique_key=['aggregation_level', 'period_start'],
+        partition_by=['aggregation_level', 'period_start'],
         on_schema_change='fail',
     )
 }}

@@ -1,0 +1,157 @@
+"""`python -m loaders export --target spark`: every raw table of the DuckDB warehouse as
+Parquet under SPARK_RAW_PATH, registered on the Spark Thrift server as the dbt sources, for
+the `spark` dbt target (README, 'Apache Spark').
+
+What is written: every base table of the warehouse's `raw_*` schemas (as for Postgres,
+loaders/export.py), each to `<SPARK_RAW_PATH>/<schema>/<table>/part-0.parquet` by DuckDB's
+own Parquet writer (`COPY ... TO ... (FORMAT parquet)`): nested values keep their types
+(Graph's recipients and attendees are `array<struct<...>>` on Spark, a struct a struct);
+a timestamp (a UTC wall time in DuckDB) is written as that instant, Spark's `timestamp`.
+Only DuckDB types Parquet cannot carry as they are (UUID, ENUM, HUGEINT and the like) are
+written as their text.
+
+Replacing: each table is written whole into a fresh folder beside its place, then swapped in
+by renaming (the old folder renamed aside, the new one into place, the old one removed): a
+reader sees the old files or the new ones, never half of either. Then, on Spark, every raw
+schema is a database (`create database if not exists raw_graph`) and every table an
+external Parquet table over its folder, dropped and created again (`create table ... using
+parquet location '...'`), so Spark reads the new files and their columns, and dbt's staging
+views (SQL text on Spark) stay valid. Running the export twice gives identical tables.
+
+The Spark server must read SPARK_RAW_PATH at the same absolute path (the local
+`make spark-server` does; on a cluster, a shared mount).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+import duckdb
+
+from loaders.errors import BadInput, LoadFailed
+from loaders.export import ExportResult, RawTable, discover, quote_ident
+from loaders.progress import progress_bar
+from loaders.settings import SparkSettings
+from loaders.warehouse import connect_read_only
+
+# DuckDB types written as text: Parquet (or Spark reading it) has no type for them
+_AS_TEXT = ("UUID", "HUGEINT", "UHUGEINT", "UBIGINT", "BIGNUM", "VARINT", "BIT", "ENUM",
+            "UNION", "TIME WITH TIME ZONE", "INTERVAL")
+
+
+def _select(table: RawTable) -> str:
+    columns = []
+    for column in table.columns:
+        ident = quote_ident(column.name)
+        upper = column.duckdb_type.strip().upper()
+        if upper.startswith(_AS_TEXT):
+            columns.append(f"cast({ident} as varchar) as {ident}")
+        elif upper.startswith("TIMESTAMP") and "TIME ZONE" not in upper:
+            # a UTC wall time: the instant, so that Spark reads its `timestamp` type
+            columns.append(f"timezone('UTC', {ident}) as {ident}")
+        else:
+            columns.append(ident)
+    return (f"select {', '.join(columns)} from {quote_ident(table.schema)}."
+            f"{quote_ident(table.name)}")
+
+
+def _spark_ident(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def connect_spark(settings: SparkSettings):
+    """A PyHive connection to the Thrift server, or BadInput saying which setting to check."""
+    try:
+        from pyhive import hive
+    except ImportError:
+        raise BadInput(
+            "the Spark client is not installed: install the spark extra "
+            "(pip install -e '.[spark]') and run again."
+        ) from None
+    logging.getLogger("thrift").setLevel(logging.CRITICAL)  # its own "Could not connect" line
+    try:
+        return hive.connect(host=settings.host, port=settings.port, username="dbt")
+    except Exception as exc:  # thrift's TTransportException, socket errors
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BadInput(
+            f"cannot reach a Spark Thrift server at {settings.address} ({reason}): check "
+            "SPARK_HOST and SPARK_PORT, and that the server is running (make spark-server)."
+        ) from None
+
+
+def _write_table(duck: duckdb.DuckDBPyConnection, table: RawTable, root: Path) -> Path:
+    """The table's Parquet folder, written whole beside its place and swapped in."""
+    final = root / table.schema / table.name
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fresh = final.parent / f".{table.name}.new-{os.getpid()}"
+    old = final.parent / f".{table.name}.old-{os.getpid()}"
+    for leftover in (fresh, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    fresh.mkdir()
+    target = str(fresh / "part-0.parquet").replace("'", "''")
+    duck.execute(f"copy ({_select(table)}) to '{target}' (format parquet, compression zstd)")
+    if final.exists():
+        final.rename(old)
+    fresh.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def export_spark(path: Path, settings: SparkSettings, show_progress: bool = True
+                 ) -> ExportResult:
+    """Write every raw table of the warehouse at `path` as Parquet and register it on Spark."""
+    started = time.perf_counter()
+    result = ExportResult()
+    duck = connect_read_only(path)
+    try:
+        duck.execute("set memory_limit = ?", [os.environ.get("DUCKDB_MEMORY_LIMIT") or "4GB"])
+        tables = discover(duck)
+        if not tables:
+            raise BadInput(
+                f"the warehouse {path} has no raw tables (no schema named raw_*): land data "
+                "first (python -m loaders crm / graph)."
+            )
+        spark = connect_spark(settings)  # before writing anything: unreachable is exit 2
+        current: RawTable | None = None
+        try:
+            cursor = spark.cursor()
+            with progress_bar(show_progress) as progress:
+                task = progress.add_task("rows written", total=sum(t.rows for t in tables))
+                for schema in sorted({t.schema for t in tables}):
+                    cursor.execute(f"create database if not exists {_spark_ident(schema)}")
+                for table in tables:
+                    current = table
+                    progress.update(task, description=table.qualified)
+                    folder = _write_table(duck, table, settings.raw_path)
+                    name = f"{_spark_ident(table.schema)}.{_spark_ident(table.name)}"
+                    location = str(folder).replace("\\", "\\\\").replace("'", "\\'")
+                    cursor.execute(f"drop table if exists {name}")
+                    cursor.execute(f"create table {name} using parquet location '{location}'")
+                    result.tables.append((table.qualified, table.rows))
+                    progress.advance(task, table.rows)
+        except duckdb.Error as exc:
+            raise LoadFailed(
+                f"writing {current.qualified if current else 'a raw table'} as Parquet failed "
+                f"({str(exc).splitlines()[0]}); the tables written before it are replaced."
+            ) from None
+        except BadInput:
+            raise
+        except Exception as exc:  # the Thrift server refused a statement or went away
+            reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+            raise LoadFailed(
+                f"registering {current.qualified if current else 'the raw tables'} on Spark at "
+                f"{settings.address} failed ({reason or type(exc).__name__}); run the export "
+                "again."
+            ) from None
+        finally:
+            with contextlib.suppress(Exception):
+                spark.close()
+    finally:
+        duck.close()
+    result.seconds = time.perf_counter() - started
+    return result
