@@ -140,6 +140,19 @@ def column_for(name: str, duckdb_type: str) -> Column:
     return Column(name, duckdb_type, pg_type, f"cast({ident} as varchar)")
 
 
+def raw_tables(duck: duckdb.DuckDBPyConnection, path: Path) -> list[RawTable]:
+    """The raw tables an export copies (DuckDB given DUCKDB_MEMORY_LIMIT, default 4GB, to
+    read them); a sentence when the warehouse at `path` has none."""
+    duck.execute("set memory_limit = ?", [os.environ.get("DUCKDB_MEMORY_LIMIT") or "4GB"])
+    tables = discover(duck)
+    if not tables:
+        raise BadInput(
+            f"the warehouse {path} has no raw tables (no schema named {RAW_PREFIX}*): land "
+            "data first (python -m loaders crm / graph)."
+        )
+    return tables
+
+
 def discover(con: duckdb.DuckDBPyConnection) -> list[RawTable]:
     """Every base table of the warehouse's `raw_*` schemas, with its columns and row count."""
     names = con.execute(
@@ -318,13 +331,7 @@ def export_postgres(path: Path, settings: PostgresSettings, show_progress: bool 
     try:
         with contextlib.suppress(duckdb.Error):  # timestamptz rendered with +00
             duck.execute("set TimeZone = 'UTC'")
-        duck.execute("set memory_limit = ?", [os.environ.get("DUCKDB_MEMORY_LIMIT") or "4GB"])
-        tables = discover(duck)
-        if not tables:
-            raise BadInput(
-                f"the warehouse {path} has no raw tables (no schema named {RAW_PREFIX}*): land "
-                "data first (python -m loaders crm / graph)."
-            )
+        tables = raw_tables(duck, path)
         pg = connect_postgres(settings)
         current = None
         stream: CsvStream | None = None

@@ -34,7 +34,7 @@ from pathlib import Path
 import duckdb
 
 from loaders.errors import BadInput, LoadFailed
-from loaders.export import ExportResult, RawTable, discover, quote_ident
+from loaders.export import ExportResult, RawTable, quote_ident, raw_tables
 from loaders.progress import progress_bar
 from loaders.settings import SparkSettings
 from loaders.warehouse import connect_read_only
@@ -109,13 +109,7 @@ def export_spark(path: Path, settings: SparkSettings, show_progress: bool = True
     result = ExportResult()
     duck = connect_read_only(path)
     try:
-        duck.execute("set memory_limit = ?", [os.environ.get("DUCKDB_MEMORY_LIMIT") or "4GB"])
-        tables = discover(duck)
-        if not tables:
-            raise BadInput(
-                f"the warehouse {path} has no raw tables (no schema named raw_*): land data "
-                "first (python -m loaders crm / graph)."
-            )
+        tables = raw_tables(duck, path)
         spark = connect_spark(settings)  # before writing anything: unreachable is exit 2
         current: RawTable | None = None
         try:

@@ -85,20 +85,26 @@ class PostgresSettings:
                 "copy the raw tables into (and POSTGRES_HOST, POSTGRES_PORT, POSTGRES_PASSWORD "
                 "as needed; see README, 'PostgreSQL')."
             )
-        port_text = os.environ.get("POSTGRES_PORT") or "5432"
-        try:
-            port = int(port_text)
-        except ValueError:
-            port = 0
-        if not 0 < port < 65536:
-            raise BadInput(f"POSTGRES_PORT={port_text!r} is not a port number (1 to 65535).")
         return cls(
             host=os.environ.get("POSTGRES_HOST") or "127.0.0.1",
-            port=port,
+            port=_port("POSTGRES_PORT", 5432),
             user=os.environ["POSTGRES_USER"],
             dbname=os.environ["POSTGRES_DB"],
             password=os.environ.get("POSTGRES_PASSWORD", ""),
         )
+
+
+def _port(name: str, default: int) -> int:
+    """The port number in setting `name` (`default` when unset); a sentence when it is not
+    one."""
+    text = os.environ.get(name) or str(default)
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 0 < port < 65536:
+        raise BadInput(f"{name}={text!r} is not a port number (1 to 65535).")
+    return port
 
 
 @dataclass(frozen=True)
@@ -116,13 +122,7 @@ class SparkSettings:
 
     @classmethod
     def from_env(cls, warehouse: Path) -> SparkSettings:
-        port_text = os.environ.get("SPARK_PORT") or "10000"
-        try:
-            port = int(port_text)
-        except ValueError:
-            port = 0
-        if not 0 < port < 65536:
-            raise BadInput(f"SPARK_PORT={port_text!r} is not a port number (1 to 65535).")
+        port = _port("SPARK_PORT", 10000)
         raw_path = os.environ.get("SPARK_RAW_PATH") or str(warehouse.parent / "spark_raw")
         return cls(
             host=os.environ.get("SPARK_HOST") or "127.0.0.1",
