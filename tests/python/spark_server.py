@@ -67,8 +67,11 @@ SPARK_CONF = {
     "spark.executor.heartbeatInterval": "600s",
 }
 # Spark compiles every statement to new JVM classes; with the JIT's top tier the compiler
-# threads took the two cores from the queries (a build took three times longer)
-JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
+# threads took the two cores from the queries (a build took three times longer). The C1-only
+# JIT keeps a 48 MB code cache, which Spark's generated code filled in a 100-mailbox build:
+# the JVM then failed to link method handles, the scheduler's threads died and the server
+# hung with its queries "running"; 512 MB leaves room.
+JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=512m"
 
 
 class SparkUnavailable(RuntimeError):
