@@ -29,7 +29,7 @@ chromium:
 
 ## make demo: synthetic organisation -> Graph emulator -> loaders -> dbt build
 demo: $(STAMP)
-	$(BIN)/python -m loaders.demo
+	$(BIN)/python -m devtools.demo
 
 ## make cards: rebuild the customer cards from the warehouse ($$DUCKDB_PATH) after a dbt build
 cards: $(STAMP)
@@ -46,14 +46,14 @@ docs: $(STAMP)
 test: chromium lint pytest dbt-test
 
 lint: $(STAMP)
-	$(BIN)/ruff check loaders cards parquet_publish tests bench
+	$(BIN)/ruff check loaders devtools bench cards parquet_publish tests
 	$(BIN)/sqlfluff lint models macros tests --disable-progress-bar
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q
 
 dbt-test: $(STAMP)
-	DUCKDB_PATH=$(CURDIR)/.test/warehouse.duckdb $(BIN)/python -m loaders.demo --workdir .test \
+	DUCKDB_PATH=$(CURDIR)/.test/warehouse.duckdb $(BIN)/python -m devtools.demo --workdir .test \
 		--mailboxes 8 --accounts 60 --messages-per-mailbox 300 --as-of 2026-06-30 --no-progress
 
 ## make bench: loader throughput against the emulator (vs DuckDB's own JSON ingest), the loader
@@ -62,9 +62,9 @@ dbt-test: $(STAMP)
 ## server (--postgres) and a local Spark Thrift server (--spark)
 TRANSFORM_MAILBOXES ?= 100
 bench: $(STAMP)
-	$(BIN)/python -m loaders.bench
+	$(BIN)/python -m bench.loader
 	$(BIN)/python -m bench.dlt_peer --mailboxes $(PEER_MAILBOXES)
-	$(BIN)/python -m loaders.bench_transform --mailboxes $(TRANSFORM_MAILBOXES) --postgres --spark
+	$(BIN)/python -m bench.transform --mailboxes $(TRANSFORM_MAILBOXES) --postgres --spark
 
 ## make bench-peer: our Graph loader against dlt's REST API source on the same emulator, landed
 ## counts checked equal (bench/README.md); dlt runs in its own venv, .bench/dlt-venv

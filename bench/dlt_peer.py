@@ -38,7 +38,7 @@ from pathlib import Path
 
 import duckdb
 
-from loaders.bench import _generate, _served
+from bench.loader import _generate, _served
 from loaders.graph import EVENT_SELECT, MESSAGE_SELECT, Window, iso
 from loaders.settings import PROJECT_ROOT
 

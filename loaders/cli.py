@@ -14,10 +14,9 @@ from pathlib import Path
 
 import duckdb
 
-from loaders import crm, export, export_spark, graph, leadspace
+from loaders import crm, export, export_spark, graph, landing, leadspace
 from loaders.errors import BadInput, LoadFailed
 from loaders.leadspace_client import LeadspaceClient
-from loaders.schema import GRAPH_SCHEMA, LEADSPACE_SCHEMA, LOADER_SCHEMA
 from loaders.settings import (
     GraphSettings,
     LeadspaceSettings,
@@ -178,13 +177,13 @@ def _dispatch(args: argparse.Namespace) -> int:
             )
             print(_leadspace_summary(result, path))
         elif args.command == "remove" and args.enrichment == "leadspace":
-            _remove_leadspace(con)
+            leadspace.remove_leadspace(con)
             print(
                 f"removed the landed Leadspace answers and consents from {path}; run dbt build "
                 "to empty the outputs"
             )
         elif args.command == "remove":
-            _remove_graph(con)
+            landing.remove_graph(con)
             print(f"removed the landed Graph data from {path}; run dbt build to empty the outputs")
         if args.command == "graph":
             print("compacting the raw tables (merging the row groups this load left partly "
@@ -234,23 +233,6 @@ def _export_spark(args: argparse.Namespace) -> int:
         f"{result.seconds:.1f}s"
     )
     return 0
-
-
-def _remove_graph(con) -> None:
-    con.execute("begin transaction")
-    for table in ("users", "mail_folders", "messages", "events", "malformed_records"):
-        con.execute(f"delete from {GRAPH_SCHEMA}.{table}")
-    con.execute(f"delete from {LOADER_SCHEMA}.graph_sync_state")
-    con.execute(f"delete from {LOADER_SCHEMA}.load_runs where source = 'graph'")
-    con.execute("commit")
-
-
-def _remove_leadspace(con) -> None:
-    con.execute("begin transaction")
-    for table in ("answers", "consents", "bulk_jobs"):
-        con.execute(f"delete from {LEADSPACE_SCHEMA}.{table}")
-    con.execute(f"delete from {LOADER_SCHEMA}.load_runs where source = 'leadspace'")
-    con.execute("commit")
 
 
 def _leadspace_summary(result: leadspace.LeadspaceLoadResult, path: Path) -> str:

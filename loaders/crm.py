@@ -15,7 +15,7 @@ import duckdb
 
 from loaders.errors import BadInput
 from loaders.schema import CRM_SCHEMA
-from loaders.warehouse import utc_now
+from loaders.warehouse import transaction, utc_now
 
 ACCOUNT_COLUMNS = ("account_id", "name")
 OPTIONAL_ACCOUNT_COLUMNS = ("website", "city", "country")
@@ -160,8 +160,7 @@ def load(
         f'cast(null as varchar) as "{c}"' for c in OPTIONAL_ACCOUNT_COLUMNS if c not in account_cols
     )
     now = utc_now()
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         con.execute(
             f"""create or replace table {CRM_SCHEMA}.accounts as
             select *{', ' + optional if optional else ''},
@@ -179,10 +178,6 @@ def load(
             from crm_contacts_new""",
             [str(contacts), now],
         )
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     n_accounts = con.execute(f"select count(*) from {CRM_SCHEMA}.accounts").fetchone()[0]
     n_contacts = con.execute(f"select count(*) from {CRM_SCHEMA}.contacts").fetchone()[0]
     return CrmLoadResult(n_accounts, n_contacts)

@@ -35,13 +35,12 @@ from loaders.schema import (
     MESSAGE_FIELDS,
     USER_FIELDS,
 )
-from loaders.settings import GraphSettings
+from loaders.settings import GraphSettings, window_days
 from loaders.transport import PER_MAILBOX_LIMIT, GraphClient, GraphNotFound, SyncStateExpired
-from loaders.warehouse import insert_rows, new_run_id, record_runs, utc_now
+from loaders.warehouse import insert_rows, new_run_id, record_runs, transaction, utc_now
 
 log = logging.getLogger(__name__)
 
-WINDOW_DAYS = 365
 PAGE_SIZE = 1000  # Graph's maximum page size for messages and events
 # Mailboxes loaded in parallel: at 300 ms per request, 8 take twice as long as 32 on a 2-core
 # machine, and past 32 it is the CPU that binds (`make bench`, README 'Loader benchmark')
@@ -55,13 +54,14 @@ FOLDER_SELECT = ",".join([*FOLDER_FIELDS, "childFolderCount"])
 
 @dataclass(frozen=True)
 class Window:
-    """The 365 days ending on `as_of` (inclusive), as UTC instants [start, end)."""
+    """The `window_days()` days (dbt_project.yml, 365 as shipped) ending on `as_of`
+    (inclusive), as UTC instants [start, end)."""
 
     as_of: date
 
     @property
     def start(self) -> datetime:
-        return datetime.combine(self.as_of - timedelta(days=WINDOW_DAYS - 1), time(0))
+        return datetime.combine(self.as_of - timedelta(days=window_days() - 1), time(0))
 
     @property
     def end(self) -> datetime:
@@ -244,13 +244,13 @@ class _Counter:
 
 def _land_users(con: duckdb.DuckDBPyConnection, selected: list[Mailbox], run_id: str) -> None:
     now = utc_now()
-    con.execute("begin transaction")
-    con.execute(f"delete from {GRAPH_SCHEMA}.users")
-    insert_rows(
-        con, f"{GRAPH_SCHEMA}.users",
-        [[*(getattr(m, f) for f in USER_FIELDS), m.selected_by, run_id, now] for m in selected],
-    )
-    con.execute("commit")
+    with transaction(con):
+        con.execute(f"delete from {GRAPH_SCHEMA}.users")
+        insert_rows(
+            con, f"{GRAPH_SCHEMA}.users",
+            [[*(getattr(m, f) for f in USER_FIELDS), m.selected_by, run_id, now]
+             for m in selected],
+        )
 
 
 def _sync_state(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], dict]:
@@ -345,22 +345,18 @@ class _MailboxSync:
 
         def replace(con: duckdb.DuckDBPyConnection, rows=rows, mailbox_id=mailbox.id) -> None:
             now = utc_now()
-            con.execute("begin transaction")
-            con.execute(
-                f"delete from {GRAPH_SCHEMA}.mail_folders where _mailbox_id = ?", [mailbox_id]
-            )
-            insert_rows(
-                con, f"{GRAPH_SCHEMA}.mail_folders",
-                [[*r[:4], mailbox_id, r[4], self._lander_run_id, now] for r in rows],
-            )
-            con.execute("commit")
+            with transaction(con):
+                con.execute(
+                    f"delete from {GRAPH_SCHEMA}.mail_folders where _mailbox_id = ?",
+                    [mailbox_id],
+                )
+                insert_rows(
+                    con, f"{GRAPH_SCHEMA}.mail_folders",
+                    [[*r[:4], mailbox_id, r[4], self._lander.run_id, now] for r in rows],
+                )
 
         self._lander.put(Callback(replace))
         return folders
-
-    @property
-    def _lander_run_id(self) -> str:
-        return self._lander._run_id  # noqa: SLF001 - same package
 
     # ------------------------------------------------------------------ messages
     def _messages(self, mailbox: Mailbox, stream: str, folder_id: str) -> None:

@@ -29,7 +29,7 @@ import duckdb
 import orjson
 
 from loaders.schema import EVENT_FIELDS, GRAPH_SCHEMA, LOADER_SCHEMA, MESSAGE_FIELDS, REMOVED
-from loaders.warehouse import insert_rows, record_runs, run_row, utc_now
+from loaders.warehouse import insert_rows, record_runs, run_row, transaction, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class Lander:
         on_landed: Callable[[int], None] | None = None,
     ) -> None:
         self._con = con
-        self._run_id = run_id
+        self.run_id = run_id
         self._batch_bytes = batch_bytes
         self._on_landed = on_landed or (lambda n: None)
         # room for about two batches of ~1 MB pages: fetching runs ahead of the writer by a
@@ -213,7 +213,7 @@ class Lander:
     def _run_row(self, item: StreamEnd) -> list:
         stats = self.stats.pop((item.mailbox_id, item.stream), StreamStats())
         return run_row(
-            self._run_id, "graph", item.mailbox_id, item.stream, item.status,
+            self.run_id, "graph", item.mailbox_id, item.stream, item.status,
             stats.started_at, stats.pages, stats.records, stats.removed, stats.malformed,
             item.error,
         )
@@ -305,30 +305,29 @@ class Lander:
             return
         now = utc_now()
         con = self._con
-        try:
-            # parsing happens outside the transaction: a record DuckDB cannot type must not
-            # abort it (its page is then read without that record)
-            con.execute(
-                "create or replace temp table page_owner "
-                "(p bigint, _mailbox_id varchar, _folder_id varchar)"
-            )
-            insert_rows(
-                con, "page_owner",
-                [[index, item.mailbox_id, item.folder_id] for index, item in enumerate(batch)],
-            )
-            bad = self._read_pages(
-                "messages", [item.raw for item in batch], "incoming", keyed=True
-            )
-            counts = con.execute(
-                """select o.p, count(i.id),
-                    count(i."@removed"),
-                    count(*) filter (where i."@removed" is null and i.id is not null and (
-                        i."from" is null or i.internetMessageId is null
-                        or i.sentDateTime is null))
-                from page_owner as o left join incoming as i using (p)
-                group by o.p"""
-            ).fetchall()
-            con.execute("begin transaction")
+        # parsing happens outside the transaction: a record DuckDB cannot type must not
+        # abort it (its page is then read without that record)
+        con.execute(
+            "create or replace temp table page_owner "
+            "(p bigint, _mailbox_id varchar, _folder_id varchar)"
+        )
+        insert_rows(
+            con, "page_owner",
+            [[index, item.mailbox_id, item.folder_id] for index, item in enumerate(batch)],
+        )
+        bad = self._read_pages(
+            "messages", [item.raw for item in batch], "incoming", keyed=True
+        )
+        counts = con.execute(
+            """select o.p, count(i.id),
+                count(i."@removed"),
+                count(*) filter (where i."@removed" is null and i.id is not null and (
+                    i."from" is null or i.internetMessageId is null
+                    or i.sentDateTime is null))
+            from page_owner as o left join incoming as i using (p)
+            group by o.p"""
+        ).fetchall()
+        with transaction(con):
             if any(removed for _, _, removed, _ in counts):
                 con.execute(
                     f"""update {GRAPH_SCHEMA}.messages as t
@@ -336,7 +335,7 @@ class Lander:
                     from incoming as i
                     where i."@removed" is not null
                       and t._mailbox_id = i._mailbox_id and t.id = i.id""",
-                    [self._run_id, now],
+                    [self.run_id, now],
                 )
             con.execute(
                 f"""delete from {GRAPH_SCHEMA}.messages as t
@@ -347,16 +346,12 @@ class Lander:
                 f"""insert into {GRAPH_SCHEMA}.messages
                 select {MESSAGE_COLUMNS}, _mailbox_id, _folder_id, false, null, ?, ?
                 from incoming where "@removed" is null and id is not null""",
-                [self._run_id, now],
+                [self.run_id, now],
             )
             self._land_malformed(
                 [(batch[p].mailbox_id, batch[p].stream, rec, why) for p, rec, why in bad], now
             )
             self._save_checkpoints(batch, now)
-            con.execute("commit")
-        except BaseException:
-            _rollback(con)
-            raise
         landed = 0
         for p, records, removed, malformed in counts:
             stats = self._stats(batch[p].mailbox_id, batch[p].stream)
@@ -379,32 +374,31 @@ class Lander:
         con = self._con
         mailboxes = [item.mailbox_id for item in items]
         pages = [(item.mailbox_id, item.stream, raw) for item in items for raw in item.raws]
-        try:
-            con.execute(
-                "create or replace temp table page_owner "
-                "(p bigint, _mailbox_id varchar, _folder_id varchar)"
+        con.execute(
+            "create or replace temp table page_owner "
+            "(p bigint, _mailbox_id varchar, _folder_id varchar)"
+        )
+        insert_rows(con, "page_owner",
+                    [[index, page[0], None] for index, page in enumerate(pages)])
+        if pages:
+            bad = self._read_pages(
+                "events", [raw for _, _, raw in pages], "incoming_events", keyed=True
             )
-            insert_rows(con, "page_owner",
-                        [[index, page[0], None] for index, page in enumerate(pages)])
-            if pages:
-                bad = self._read_pages(
-                    "events", [raw for _, _, raw in pages], "incoming_events", keyed=True
-                )
-            else:
-                bad = []
-                con.execute(
-                    f"create or replace temp table incoming_events as select _mailbox_id, "
-                    f"{EVENT_COLUMNS} from {GRAPH_SCHEMA}.events where false"
-                )
+        else:
+            bad = []
             con.execute(
-                f"""create or replace temp table incoming_hashed as
-                select _mailbox_id, {EVENT_COLUMNS},
-                    md5(cast(to_json(struct_pack({EVENT_COLUMNS})) as varchar)) as _record_hash
-                from incoming_events where id is not null"""
+                f"create or replace temp table incoming_events as select _mailbox_id, "
+                f"{EVENT_COLUMNS} from {GRAPH_SCHEMA}.events where false"
             )
-            con.execute("create or replace temp table snapshot_mailboxes (_mailbox_id varchar)")
-            insert_rows(con, "snapshot_mailboxes", [[mailbox_id] for mailbox_id in mailboxes])
-            con.execute("begin transaction")
+        con.execute(
+            f"""create or replace temp table incoming_hashed as
+            select _mailbox_id, {EVENT_COLUMNS},
+                md5(cast(to_json(struct_pack({EVENT_COLUMNS})) as varchar)) as _record_hash
+            from incoming_events where id is not null"""
+        )
+        con.execute("create or replace temp table snapshot_mailboxes (_mailbox_id varchar)")
+        insert_rows(con, "snapshot_mailboxes", [[mailbox_id] for mailbox_id in mailboxes])
+        with transaction(con):
             changed = dict(con.execute(
                 f"""select i._mailbox_id, count(*) from incoming_hashed as i
                 where not exists (select 1 from {GRAPH_SCHEMA}.events as t
@@ -424,7 +418,7 @@ class Lander:
                 from incoming_hashed as i
                 where not exists (select 1 from {GRAPH_SCHEMA}.events as t
                     where t._mailbox_id = i._mailbox_id and t.id = i.id)""",
-                [self._run_id, now],
+                [self.run_id, now],
             )
             gone = f"""from {GRAPH_SCHEMA}.events as t
                 where t._mailbox_id in (select _mailbox_id from snapshot_mailboxes)
@@ -439,7 +433,7 @@ class Lander:
                     _loaded_at = ?
                 where exists (select 1 {gone} and t._mailbox_id = u._mailbox_id
                     and t.id = u.id)""",
-                [self._run_id, now],
+                [self.run_id, now],
             )
             malformed = dict(con.execute(
                 """select _mailbox_id, count(*) from incoming_hashed
@@ -451,10 +445,6 @@ class Lander:
             )
             self._save_states([[item.mailbox_id, item.stream, item.window_start, None, None, now]
                                for item in items])
-            con.execute("commit")
-        except BaseException:
-            _rollback(con)
-            raise
         for p, _, _ in bad:
             malformed[pages[p][0]] = malformed.get(pages[p][0], 0) + 1
         for item in items:
@@ -468,7 +458,7 @@ class Lander:
     def _land_malformed(self, rows: list[tuple[str, str, str, str]], now: datetime) -> None:
         insert_rows(
             self._con, f"{GRAPH_SCHEMA}.malformed_records",
-            [[*row, self._run_id, now] for row in rows],
+            [[*row, self.run_id, now] for row in rows],
         )
 
     def _save_checkpoints(self, batch: list[PageItem], now: datetime) -> None:
@@ -506,6 +496,16 @@ class Lander:
 SPOOL_PREFIX = "graph-spool-"  # + the writing process's id + "-": tempfile.gettempdir()
 
 
+def remove_graph(con: duckdb.DuckDBPyConnection) -> None:
+    """`python -m loaders remove graph`: every landed Graph record, the sync state (the next
+    load starts again from a full year) and the Graph runs, in one transaction."""
+    with transaction(con):
+        for table in ("users", "mail_folders", "messages", "events", "malformed_records"):
+            con.execute(f"delete from {GRAPH_SCHEMA}.{table}")
+        con.execute(f"delete from {LOADER_SCHEMA}.graph_sync_state")
+        con.execute(f"delete from {LOADER_SCHEMA}.load_runs where source = 'graph'")
+
+
 def _sweep_spools() -> None:
     """Remove the spool folders of loads that died without cleaning up (SIGKILL, a crash):
     those whose process is gone."""
@@ -519,9 +519,3 @@ def _sweep_spools() -> None:
             shutil.rmtree(folder, ignore_errors=True)
         except PermissionError:  # alive, another user's
             continue
-
-
-def _rollback(con: duckdb.DuckDBPyConnection) -> None:
-    """Roll back the open transaction, if one is open."""
-    with contextlib.suppress(duckdb.TransactionException):
-        con.execute("rollback")

@@ -52,8 +52,9 @@ from loaders.schema import (
     CRM_SCHEMA,
     LEADSPACE_COMPANY_FIELDS,
     LEADSPACE_SCHEMA,
+    LOADER_SCHEMA,
 )
-from loaders.warehouse import new_run_id, record_runs, run_row, utc_now
+from loaders.warehouse import new_run_id, record_runs, run_row, transaction, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -502,8 +503,7 @@ def _land(
         "_request_hash": [a.hash for a in accounts],
         "_sent_fields": [",".join(a.fields) for a in accounts],
     }
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         con.execute(f"delete from {LEADSPACE_SCHEMA}.answers where _request_id = ?",
                     [request_id])
         con.execute(
@@ -526,8 +526,13 @@ def _land(
         if job_done:
             con.execute(f"delete from {LEADSPACE_SCHEMA}.bulk_jobs where request_id = ?",
                         [request_id])
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return ordered
+
+
+def remove_leadspace(con: duckdb.DuckDBPyConnection) -> None:
+    """`python -m loaders remove leadspace`: every answer, consent record, pending bulk job and
+    Leadspace run, in one transaction."""
+    with transaction(con):
+        for table in ("answers", "consents", "bulk_jobs"):
+            con.execute(f"delete from {LEADSPACE_SCHEMA}.{table}")
+        con.execute(f"delete from {LOADER_SCHEMA}.load_runs where source = 'leadspace'")

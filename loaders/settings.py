@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
+
+import yaml
 
 from loaders.errors import BadInput
 
@@ -13,6 +16,20 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 def duckdb_path() -> Path:
     return Path(os.environ.get("DUCKDB_PATH") or PROJECT_ROOT / "warehouse.duckdb")
+
+
+@cache
+def window_days() -> int:
+    """How many days back the Graph loader reads: dbt_project.yml's var `window_days`, the
+    window the models count in, so that the two can never disagree (365 as shipped)."""
+    project = PROJECT_ROOT / "dbt_project.yml"
+    value = (yaml.safe_load(project.read_text()).get("vars") or {}).get("window_days")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BadInput(
+            f"{project}: vars.window_days must be a whole number of days, 1 or more (got "
+            f"{value!r}); 365 is a year."
+        )
+    return value
 
 
 @dataclass(frozen=True)

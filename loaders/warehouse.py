@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -89,6 +91,21 @@ def compact(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("checkpoint")
     finally:
         con.execute("reset max_vacuum_tasks")
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The block's writes as one transaction: committed when the block ends, rolled back when
+    it raises (Ctrl+C included), so a reader or the next run sees all of them or none."""
+    con.execute("begin transaction")
+    try:
+        yield con
+        con.execute("commit")
+    except BaseException:
+        # a failed commit has already ended the transaction: nothing is left to roll back
+        with contextlib.suppress(duckdb.TransactionException):
+            con.execute("rollback")
+        raise
 
 
 def new_run_id() -> str:

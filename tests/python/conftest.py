@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # run from a fresh clone without installing the package
     sys.path.insert(0, str(ROOT))
 
-from loaders.emulators.graph import GraphEmulator  # noqa: E402
-from loaders.synthetic import generate  # noqa: E402
+from devtools.emulators.graph import GraphEmulator  # noqa: E402
+from devtools.synthetic import generate  # noqa: E402
 
 SYNTHETIC_AS_OF = date(2026, 3, 15)
 SYNTHETIC_ARGS = {"seed": 7, "mailboxes": 6, "accounts": 40, "messages_per_mailbox": 150}
@@ -76,7 +76,7 @@ def demo_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env["DUCKDB_PATH"] = str(workdir / "warehouse.duckdb")
     env.pop("PARQUET_DIR", None)
     result = subprocess.run(
-        [sys.executable, "-m", "loaders.demo", "--workdir", str(workdir), "--mailboxes", "4",
+        [sys.executable, "-m", "devtools.demo", "--workdir", str(workdir), "--mailboxes", "4",
          "--accounts", "24", "--messages-per-mailbox", "150", "--as-of", DEMO_AS_OF,
          "--no-progress"],
         cwd=ROOT, env=env, capture_output=True, text=True, check=False,

@@ -23,8 +23,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from devtools.emulators.graph import GraphEmulator
 from loaders.cli import main
-from loaders.emulators.graph import GraphEmulator
 
 psycopg2 = pytest.importorskip("psycopg2", reason="the postgres extra is not installed")
 

@@ -16,7 +16,7 @@ import pytest
 import requests
 from conftest import ROOT, SYNTHETIC_AS_OF
 
-from loaders.emulators.graph import WINDOWS_TO_IANA, GraphEmulator
+from devtools.emulators.graph import WINDOWS_TO_IANA, GraphEmulator
 from loaders.schema import EVENT_FIELDS, MESSAGE_FIELDS
 
 SCOPE = "https://graph.microsoft.com/.default"
@@ -420,7 +420,7 @@ def test_unknown_route_and_request_log(graph_emulator: GraphEmulator,
 
 
 def test_cli_prints_urls_and_stops_on_sigterm(synthetic_org: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "loaders.emulators.graph", "--data",
+    proc = subprocess.Popen([sys.executable, "-m", "devtools.emulators.graph", "--data",
                              str(synthetic_org), "--lazy"], cwd=ROOT, stdout=subprocess.PIPE,
                             text=True)
     try:

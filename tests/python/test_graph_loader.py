@@ -386,7 +386,7 @@ def test_one_mailbox_is_refused(env, graph_emulator, synthetic_org, capsys):
 
 
 def test_more_than_2500_mailboxes_is_refused(tmp_path, monkeypatch, capsys):
-    from loaders.emulators.graph import GraphEmulator
+    from devtools.emulators.graph import GraphEmulator
 
     org = tmp_path / "big"
     (org / "graph").mkdir(parents=True)
@@ -446,7 +446,7 @@ def test_stored_links_of_another_graph_url_are_not_followed(
     """A warehouse loaded through one GRAPH_API_URL (here the emulator on another port, as
     when `make demo` or `make test` runs again) reads its folders again through the new
     one instead of following stored links to a server that is gone; nothing is duplicated."""
-    from loaders.emulators.graph import GraphEmulator
+    from devtools.emulators.graph import GraphEmulator
 
     assert load() == 0
     before = query(env, "select count(*) from raw_graph.messages")
@@ -464,3 +464,25 @@ def test_stored_links_of_another_graph_url_are_not_followed(
         assert links and all(link.startswith(second.graph_url) for (link,) in links)
     finally:
         second.stop()
+
+
+def test_window_is_the_dbt_projects_window_days(tmp_path, monkeypatch):
+    """The loader reads as far back as the models count: dbt_project.yml's var window_days."""
+    from datetime import date, datetime
+
+    from loaders import settings
+    from loaders.errors import BadInput
+    from loaders.graph import Window
+
+    assert settings.window_days() == 365  # as shipped
+    monkeypatch.setattr(settings, "PROJECT_ROOT", tmp_path)
+    settings.window_days.cache_clear()
+    try:
+        (tmp_path / "dbt_project.yml").write_text("name: x\nvars:\n  window_days: 30\n")
+        assert Window(date(2026, 6, 30)).start == datetime(2026, 6, 1)
+        settings.window_days.cache_clear()
+        (tmp_path / "dbt_project.yml").write_text("name: x\nvars:\n  window_days: 'a year'\n")
+        with pytest.raises(BadInput, match="window_days must be a whole number"):
+            settings.window_days()
+    finally:
+        settings.window_days.cache_clear()

@@ -24,8 +24,9 @@ import duckdb
 import pytest
 from engines import DuckDBBuilds, PostgresBuilds, differences, table
 
-from loaders.bench_transform import land_days, land_reference
-from loaders.schema import CRM_SCHEMA, GRAPH_SCHEMA, LOADER_SCHEMA, RAW_DDL
+from bench.transform import land_days, land_reference
+from loaders.landing import remove_graph
+from loaders.schema import CRM_SCHEMA, GRAPH_SCHEMA, RAW_DDL
 
 AS_OF = date(2026, 6, 30)
 MAILBOXES, ACCOUNTS, CONTACTS, PER_MAILBOX = 8, 20, 80, 600
@@ -172,9 +173,7 @@ def test_incremental_build_equals_full_refresh_and_empties_after_removal(builds)
     # `remove graph` empties the raw Graph tables; the next (incremental) build empties the
     # outputs, and the models rebuilt by whole days keep their day rows alone
     with duckdb.connect(str(builds.warehouse)) as con:
-        for table in ("users", "mail_folders", "messages", "events", "malformed_records"):
-            con.execute(f"delete from {GRAPH_SCHEMA}.{table}")
-        con.execute(f"delete from {LOADER_SCHEMA}.load_runs")
+        remove_graph(con)
     builds.build(AS_OF + timedelta(days=1))
     for name in ("office", "stale_accounts", "int_account_email_replies",
                  "int_meeting_participants"):

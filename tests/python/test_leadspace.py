@@ -14,8 +14,8 @@ import duckdb
 import pytest
 import requests
 
+from devtools.emulators.leadspace import LeadspaceEmulator, normalise_name, normalise_website
 from loaders.cli import main
-from loaders.emulators.leadspace import LeadspaceEmulator, normalise_name, normalise_website
 from loaders.errors import LoadFailed
 from loaders.leadspace import load, location_address
 from loaders.leadspace_client import LeadspaceClient

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from loaders import bench_transform
+from bench import transform as bench_transform
 from loaders.warehouse import connect
 
 

@@ -13,7 +13,7 @@ import orjson
 import pytest
 from conftest import SYNTHETIC_AS_OF
 
-from loaders import synthetic
+from devtools import synthetic
 
 SMALL = {"seed": 3, "mailboxes": 3, "accounts": 20, "messages_per_mailbox": 60,
          "as_of": date(2026, 3, 15)}

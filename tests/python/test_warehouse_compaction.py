@@ -9,6 +9,7 @@ setting.
 from __future__ import annotations
 
 import duckdb
+import pytest
 
 from loaders.schema import RAW_DDL
 from loaders.warehouse import compact
@@ -50,3 +51,22 @@ def test_compact_merges_every_partly_filled_row_group(tmp_path):
     # a second compaction finds nothing left to merge
     compact(con)
     assert _row_groups(con) == after
+
+
+def test_transaction_commits_all_or_nothing(tmp_path):
+    from loaders.warehouse import transaction
+
+    con = duckdb.connect(str(tmp_path / "t.duckdb"))
+    con.execute("create table t (x int primary key)")
+    with transaction(con):
+        con.execute("insert into t values (1), (2)")
+    with pytest.raises(KeyboardInterrupt), transaction(con):
+        con.execute("insert into t values (3)")
+        raise KeyboardInterrupt  # Ctrl+C between two writes
+    with pytest.raises(duckdb.ConstraintException), transaction(con):
+        con.execute("delete from t where x = 1")
+        con.execute("insert into t values (2)")  # a duplicate key: the delete is undone too
+    assert con.execute("select list(x order by x) from t").fetchone()[0] == [1, 2]
+    with transaction(con):  # the connection is usable again
+        con.execute("insert into t values (4)")
+    assert con.execute("select count(*) from t").fetchone()[0] == 3

@@ -35,8 +35,8 @@ from pathlib import Path
 
 import duckdb
 
+from devtools.demo import _start_emulator
 from loaders import graph
-from loaders.demo import _start_emulator
 from loaders.landing import Lander
 from loaders.schema import EVENT_FIELDS, MESSAGE_FIELDS
 from loaders.settings import PROJECT_ROOT, GraphSettings
@@ -50,7 +50,7 @@ def _generate(out: Path, mailboxes: int, messages: int, as_of: str) -> None:
         if manifest.get("bench_key") == [mailboxes, messages, as_of]:
             return
     subprocess.run(
-        [sys.executable, "-m", "loaders.synthetic", "--out", str(out), "--seed", "7",
+        [sys.executable, "-m", "devtools.synthetic", "--out", str(out), "--seed", "7",
          "--mailboxes", str(mailboxes), "--accounts", "400",
          "--messages-per-mailbox", str(messages), "--as-of", as_of],
         check=True,
@@ -85,7 +85,7 @@ def _timed(cmd: list[str], env: dict[str, str]) -> Run:
 
 def _load(env: dict[str, str], groups: list[str], as_of: str, fetch_only: bool = False,
           workers: int | None = None) -> Run:
-    module = ["loaders.bench", "--fetch-only"] if fetch_only else ["loaders", "graph"]
+    module = ["bench.loader", "--fetch-only"] if fetch_only else ["loaders", "graph"]
     cmd = [sys.executable, "-m", *module, "--as-of", as_of, "--no-progress"]
     for group in groups:
         cmd += ["--group", group]
@@ -129,7 +129,7 @@ class _DiscardingLander(Lander):
 def _fetch_only(argv: list[str]) -> int:
     """`--fetch-only`: `python -m loaders graph` into a throwaway warehouse with every page
     discarded: the same client, the same workers, the same requests."""
-    parser = argparse.ArgumentParser(prog="python -m loaders.bench --fetch-only")
+    parser = argparse.ArgumentParser(prog="python -m bench.loader --fetch-only")
     parser.add_argument("--as-of", type=date.fromisoformat, required=True)
     parser.add_argument("--group", action="append", default=[])
     parser.add_argument("--workers", type=int, default=graph.DEFAULT_WORKERS)
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--fetch-only"]:
         return _fetch_only(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m loaders.bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench.loader", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mailboxes", type=int, default=50)
     parser.add_argument("--memory-mailboxes", type=int, default=200,

@@ -1,7 +1,7 @@
 """Synthetic organisation: CRM accounts and contacts, org users and groups, a year of mail and
 meetings, written as the files the bundled Graph emulator serves.
 
-`python -m loaders.synthetic --out DIR [--seed 42] [--mailboxes 20] [--accounts 150]
+`python -m devtools.synthetic --out DIR [--seed 42] [--mailboxes 20] [--accounts 150]
 [--messages-per-mailbox 1500] [--as-of YYYY-MM-DD]`
 
 Everything is drawn from one `random.Random(seed)`: the same arguments give byte-identical
@@ -31,6 +31,8 @@ from typing import Any
 
 import orjson
 
+from loaders.settings import window_days
+
 ORG_DOMAIN = "contoso.com"
 TENANT_ID = "c0a70505-7e4a-4e1d-9d1c-c0a70505c0de"
 CLIENT_ID = "demo-client-id"
@@ -39,7 +41,7 @@ SALES_GROUP = f"sales@{ORG_DOMAIN}"
 EMEA_GROUP = f"sales-emea@{ORG_DOMAIN}"
 APAC_GROUP = f"sales-apac@{ORG_DOMAIN}"
 ALL_GROUP = f"all-staff@{ORG_DOMAIN}"
-WINDOW_DAYS = 365
+WINDOW_DAYS = window_days()  # the loaders' and the models' window (dbt_project.yml)
 
 FIRST_NAMES = [
     "Ann", "Ben", "Chloe", "David", "Emma", "Felix", "Grace", "Hugo", "Isla", "Jack", "Kara",
@@ -945,7 +947,7 @@ def generate(out: Path | str, *, seed: int = 42, mailboxes: int = 20, accounts: 
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m loaders.synthetic", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m devtools.synthetic", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, type=Path, help="directory to write")
     parser.add_argument("--seed", type=int, default=42)

@@ -1,4 +1,4 @@
-"""A Microsoft Graph v1.0 emulator serving a synthetic organisation (see `loaders.synthetic`).
+"""A Microsoft Graph v1.0 emulator serving a synthetic organisation (see `devtools.synthetic`).
 
 It speaks HTTP on loopback with the shapes, paging, errors and throttling Microsoft documents,
 so the Graph loader can be exercised end to end without a tenant:
@@ -15,7 +15,7 @@ mailbox concurrency, access denied, empty pages, token expiry, latency) are swit
 through `GraphEmulator.faults`; mailbox changes between two syncs through `add_message`,
 `update_message`, `delete_message`, `add_event`, `update_event`, `delete_event`.
 
-CLI: `python -m loaders.emulators.graph --data DIR [--port 0] [--token-ttl 3600]
+CLI: `python -m devtools.emulators.graph --data DIR [--port 0] [--token-ttl 3600]
 [--latency-ms 0]` prints
 `GRAPH_API_URL=...` and `GRAPH_LOGIN_URL=...` and serves until SIGTERM/SIGINT.
 """
@@ -44,7 +44,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
-from loaders.emulators.server import EmulatorHandler, LoopbackServer
+from devtools.emulators.server import EmulatorHandler, LoopbackServer
 
 # Windows time-zone names (as Outlook stores them) to IANA names.
 WINDOWS_TO_IANA: dict[str, str] = {
@@ -1590,7 +1590,7 @@ GraphEmulator.handler = _Handler
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loaders.emulators.graph",
+    parser = argparse.ArgumentParser(prog="python -m devtools.emulators.graph",
                                      description="Serve a synthetic organisation as Graph.")
     parser.add_argument("--data", required=True, type=Path, help="the generator's output dir")
     parser.add_argument("--host", default="127.0.0.1")
@@ -1603,7 +1603,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not (args.data / "graph" / "users.json").exists():
         print(f"error: {args.data} holds no synthetic organisation "
-              "(run python -m loaders.synthetic --out DIR first)", file=sys.stderr)
+              "(run python -m devtools.synthetic --out DIR first)", file=sys.stderr)
         return 2
     emulator = GraphEmulator(args.data, host=args.host, port=args.port,
                              token_ttl_seconds=args.token_ttl)

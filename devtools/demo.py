@@ -29,7 +29,7 @@ def _run(cmd: list[str], env: dict[str, str], what: str) -> None:
 
 
 def _start_emulator(
-    data: Path, env: dict[str, str], module: str = "loaders.emulators.graph",
+    data: Path, env: dict[str, str], module: str = "devtools.emulators.graph",
     keys: frozenset[str] = frozenset({"GRAPH_API_URL", "GRAPH_LOGIN_URL"}),
     options: tuple[str, ...] = (),
 ) -> tuple[subprocess.Popen, dict[str, str]]:
@@ -77,10 +77,10 @@ def _summary(warehouse: Path, data: Path) -> None:
 
 def _leadspace_step(py: str, data: Path, env: dict[str, str], no_progress: bool) -> None:
     """Firmographics for every synthetic account, with consent, from the Leadspace emulator."""
-    from loaders.emulators.leadspace import DEMO_KEY
+    from devtools.emulators.leadspace import DEMO_KEY
 
     emulator, urls = _start_emulator(
-        data, env, "loaders.emulators.leadspace", frozenset({"LEADSPACE_API_URL"})
+        data, env, "devtools.emulators.leadspace", frozenset({"LEADSPACE_API_URL"})
     )
     try:
         ls_env = {**env, **urls, "LEADSPACE_TOKEN": DEMO_KEY}
@@ -97,7 +97,7 @@ def _leadspace_step(py: str, data: Path, env: dict[str, str], no_progress: bool)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loaders.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.demo", description=__doc__)
     parser.add_argument("--workdir", type=Path, default=PROJECT_ROOT / "demo")
     parser.add_argument("--mailboxes", type=int, default=20)
     parser.add_argument("--accounts", type=int, default=150)
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     py = sys.executable
 
     _run(
-        [py, "-m", "loaders.synthetic", "--out", str(data), "--seed", str(args.seed),
+        [py, "-m", "devtools.synthetic", "--out", str(data), "--seed", str(args.seed),
          "--mailboxes", str(args.mailboxes), "--accounts", str(args.accounts),
          "--messages-per-mailbox", str(args.messages_per_mailbox), "--as-of", args.as_of],
         env, "generate a synthetic organisation",

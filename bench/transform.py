@@ -29,7 +29,7 @@ DEFAULT_MEMORY_LIMIT; DuckDB's own default is 80 % of the machine's memory).
 Prints rows, seconds, each dbt process's peak memory (its max RSS, from wait4), the ratio of
 the full build to the limit, and the slowest nodes of each build (target/run_results.json).
 
-    python -m loaders.bench_transform --mailboxes 100 --messages-per-mailbox 30000 \\
+    python -m bench.transform --mailboxes 100 --messages-per-mailbox 30000 \\
         [--postgres] [--spark]
 """
 

@@ -32,7 +32,7 @@ documented, their place in the record is not); credits are charged one per recor
 Faults are switched at run time through `LeadspaceEmulator.faults`; `requests` is the log of
 what was received (method, path, JSON body, status; never the Authorization header).
 
-CLI: `python -m loaders.emulators.leadspace --data DIR [--port 0] [--key KEY]` prints
+CLI: `python -m devtools.emulators.leadspace --data DIR [--port 0] [--key KEY]` prints
 `LEADSPACE_API_URL=...` and serves until SIGTERM/SIGINT (the key is not printed).
 """
 
@@ -59,8 +59,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from loaders.emulators.graph import RequestLog
-from loaders.emulators.server import EmulatorHandler, LoopbackServer
+from devtools.emulators.graph import RequestLog
+from devtools.emulators.server import EmulatorHandler, LoopbackServer
 
 DEMO_KEY = "demo-leadspace-perpetual-key"
 BULK_LIMIT = 500
@@ -450,7 +450,7 @@ LeadspaceEmulator.handler = _Handler
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loaders.emulators.leadspace",
+    parser = argparse.ArgumentParser(prog="python -m devtools.emulators.leadspace",
                                      description="Serve the synthetic companies as Leadspace.")
     parser.add_argument("--data", required=True, type=Path, help="the generator's output dir")
     parser.add_argument("--host", default="127.0.0.1")
@@ -461,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not (args.data / "crm" / "accounts.csv").exists():
         print(f"error: {args.data} holds no synthetic organisation "
-              "(run python -m loaders.synthetic --out DIR first)", file=sys.stderr)
+              "(run python -m devtools.synthetic --out DIR first)", file=sys.stderr)
         return 2
     emulator = LeadspaceEmulator(args.data, host=args.host, port=args.port, key=args.key)
     emulator.faults.processing_polls = args.processing_polls
