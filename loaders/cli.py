@@ -14,7 +14,16 @@ from pathlib import Path
 
 import duckdb
 
-from loaders import crm, export, export_spark, graph, landing, leadspace
+from loaders import (
+    crm,
+    export,
+    export_spark,
+    graph,
+    landing,
+    leadspace,
+    leadspace_landing,
+    leadspace_mapping,
+)
 from loaders.errors import BadInput, LoadFailed
 from loaders.leadspace_client import LeadspaceClient
 from loaders.settings import (
@@ -146,7 +155,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "graph":  # settings first: no warehouse lock held while they are wrong
         settings = GraphSettings.from_env()
     elif args.command == "leadspace":
-        leadspace.parse_mapping(args.maps)
+        leadspace_mapping.parse_mapping(args.maps)
         ls_settings = LeadspaceSettings.from_env()
     path = duckdb_path()
     con = connect(path)
@@ -177,7 +186,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             )
             print(_leadspace_summary(result, path))
         elif args.command == "remove" and args.enrichment == "leadspace":
-            leadspace.remove_leadspace(con)
+            leadspace_landing.remove_leadspace(con)
             print(
                 f"removed the landed Leadspace answers and consents from {path}; run dbt build "
                 "to empty the outputs"
