@@ -64,6 +64,10 @@ SPARK_CONF = {
     # one JVM, driver and executor in one: a pause of the whole machine (seen here: over a
     # minute) must not make the executor give up on its own driver and end the server
     "spark.network.timeout": "3600s",
+    # a broadcast join's small side is built while the build's other statements share the
+    # same cores: at 500 mailboxes on 2 busy cores one took over Spark's 300 s default and
+    # failed stg_graph__events ("Could not execute broadcast in 300 secs")
+    "spark.sql.broadcastTimeout": "3600",
     "spark.executor.heartbeatInterval": "600s",
 }
 # Spark compiles every statement to new JVM classes; with the JIT's top tier the compiler
