@@ -786,6 +786,12 @@ class GraphEmulator(LoopbackServer):
                 "GRAPH_TENANT_ID": self.tenant_id, "GRAPH_CLIENT_ID": self.client_id,
                 "GRAPH_CLIENT_SECRET": self.client_secret, "REQUESTS_CA_BUNDLE": self.ca_bundle}
 
+    def revoke_tokens(self) -> None:
+        """Forget every access token issued so far (as a revocation or a signing-key rollover
+        does): Graph answers 401 for them, however long they had left."""
+        with self._lock:
+            self._tokens.clear()
+
     def register_certificate(self, certificate: str | bytes | Path) -> list[str]:
         """Upload certificates to the app registration (Entra: Certificates & secrets ->
         Certificates -> Upload certificate): a PEM file's path or PEM text; only its

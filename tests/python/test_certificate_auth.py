@@ -182,6 +182,23 @@ def test_encrypted_key_with_its_password(certificate_env, tls_emulator, register
     assert token_requests(tls_emulator) == [200]
 
 
+def test_a_token_graph_refuses_is_replaced_not_served_again_from_msals_cache(
+    certificate_env, tls_emulator
+):
+    """A token with most of its hour left that Graph answers 401 for (revoked) is dropped
+    from MSAL's cache too: the next request carries a new one."""
+    from loaders.transport import GraphClient
+
+    client = GraphClient(GraphSettings.from_env())
+    user = tls_emulator.mailbox_ids[0]
+    assert client.get(f"users/{user}").body["id"] == user
+    tls_emulator.revoke_tokens()
+    assert client.get(f"users/{user}").body["id"] == user
+    assert token_requests(tls_emulator) == [200, 200]
+    assert [r["status"] for r in tls_emulator.requests.matching(f"/users/{user}")] == [
+        200, 401, 200]
+
+
 def test_unregistered_certificate_exits_2_with_one_sentence_and_lands_nothing(
     certificate_env, tls_emulator, stranger, tmp_path, monkeypatch, capsys
 ):
