@@ -42,6 +42,7 @@ import tempfile
 import threading
 import time
 import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -741,6 +742,8 @@ class GraphEmulator(LoopbackServer):
         """Make the certificate authority and server certificate, then serve login (https) on
         one port and Graph (http, or https with `tls`) on another."""
         self._tls_dir = Path(tempfile.mkdtemp(prefix="graph-emulator-tls-"))
+        # removed by stop(), or when the emulator is garbage-collected or the process exits
+        weakref.finalize(self, shutil.rmtree, self._tls_dir, True)
         server_tls = loopback_tls(self._tls_dir, (self._host,))
         self._ca_file = server_tls.ca_file
         self.tls = server_tls.context if self.graph_over_tls else None
