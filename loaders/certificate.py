@@ -32,7 +32,6 @@ class ClientCertificate:
     """What MSAL signs the client assertion with: the key (unencrypted PKCS#8 PEM, in memory
     only) and the certificate whose thumbprint names it."""
 
-    path: Path
     certificate_pem: str
     thumbprint: str  # SHA-1, hex, as the app registration lists it
     not_after: datetime
@@ -88,7 +87,6 @@ def load_certificate(path_text: str, password: str | None) -> ClientCertificate:
             "check this machine's clock."
         )
     return ClientCertificate(
-        path=path,
         certificate_pem=certificate.public_bytes(serialization.Encoding.PEM).decode(),
         thumbprint=certificate.fingerprint(hashes.SHA1()).hex().upper(),
         not_after=certificate.not_valid_after_utc,

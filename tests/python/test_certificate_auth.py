@@ -304,6 +304,21 @@ def test_bad_certificate_settings_exit_2_with_one_sentence(
     assert not certificate_env.exists()
 
 
+@pytest.mark.parametrize(("setting", "value", "says"), [
+    ("GRAPH_TENANT_ID", "nobody", "has no tenant nobody (its OpenID configuration could not "
+                                  "be read); check GRAPH_TENANT_ID and GRAPH_LOGIN_URL."),
+    ("GRAPH_CLIENT_ID", "someone-else", "(unauthorized_client: AADSTS700016: Application with "
+                                        "identifier 'someone-else' was not found"),
+])
+def test_unknown_tenant_or_app_exits_2_with_one_sentence(
+    certificate_env, tls_emulator, monkeypatch, capsys, setting, value, says
+):
+    monkeypatch.setenv(setting, value)
+    assert load() == 2
+    assert says in one_error_line(capsys.readouterr().err)
+    assert not [r for r in tls_emulator.requests if r["path"].startswith("/v1.0")]
+
+
 # ---------------------------------------------------------------------------- the emulator
 def assertion(emulator: GraphEmulator, signer: AppCertificate, named: AppCertificate,
               alg: str = "PS256", **claims: object) -> str:
