@@ -181,7 +181,9 @@ def _dlt_run(name: str, env: dict[str, str], work_list: dict, window: Window,
     (run_dir / "spec.json").write_text(json.dumps(spec))
     print(f"\n==> dlt {name}: {description}", flush=True)
     process_env = {**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false",
-                   "RUNTIME__LOG_LEVEL": "ERROR", **dlt_env}
+                   "RUNTIME__LOG_LEVEL": "ERROR",
+                   # the emulator's login is https, signed by its own certificate authority
+                   "REQUESTS_CA_BUNDLE": env["REQUESTS_CA_BUNDLE"], **dlt_env}
     run = _timed([str(dlt_python), str(HERE / "dlt_side.py"), str(run_dir / "spec.json")],
                  process_env)
     landed = _dlt_landed(run_dir / "dlt.duckdb")

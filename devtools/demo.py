@@ -30,7 +30,7 @@ def _run(cmd: list[str], env: dict[str, str], what: str) -> None:
 
 def _start_emulator(
     data: Path, env: dict[str, str], module: str = "devtools.emulators.graph",
-    keys: frozenset[str] = frozenset({"GRAPH_API_URL", "GRAPH_LOGIN_URL"}),
+    keys: frozenset[str] = frozenset({"GRAPH_API_URL", "GRAPH_LOGIN_URL", "REQUESTS_CA_BUNDLE"}),
     options: tuple[str, ...] = (),
 ) -> tuple[subprocess.Popen, dict[str, str]]:
     process = subprocess.Popen(
@@ -126,11 +126,15 @@ def main(argv: list[str] | None = None) -> int:
     manifest = json.loads((data / "manifest.json").read_text())
     emulator, urls = _start_emulator(data, env)
     try:
-        env.update(urls)
-        env["GRAPH_TENANT_ID"] = manifest["emulator"]["tenant_id"]
-        env["GRAPH_CLIENT_ID"] = manifest["emulator"]["client_id"]
-        env["GRAPH_CLIENT_SECRET"] = manifest["emulator"]["client_secret"]
-        print(f"\n==> Graph emulator serving {data} at {urls['GRAPH_API_URL']}")
+        # the Graph step's settings; REQUESTS_CA_BUNDLE (the emulator's certificate authority,
+        # for its https login) only for that step
+        graph_env = {**env, **urls,
+                     "GRAPH_TENANT_ID": manifest["emulator"]["tenant_id"],
+                     "GRAPH_CLIENT_ID": manifest["emulator"]["client_id"],
+                     "GRAPH_CLIENT_SECRET": manifest["emulator"]["client_secret"]}
+        print(f"\n==> Graph emulator serving {data} at {urls['GRAPH_API_URL']} (login: "
+              f"{urls['GRAPH_LOGIN_URL']}, trusted through REQUESTS_CA_BUNDLE="
+              f"{urls['REQUESTS_CA_BUNDLE']})")
         _run(
             [py, "-m", "loaders", "crm", "--accounts", str(data / "crm" / "accounts.csv"),
              "--contacts", str(data / "crm" / "contacts.csv")],
@@ -140,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         graph_cmd += ["--group", manifest["group_address"]]
         if args.no_progress:
             graph_cmd.append("--no-progress")
-        _run(graph_cmd, env, "land a year of mail and meetings from Graph")
+        _run(graph_cmd, graph_env, "land a year of mail and meetings from Graph")
     finally:
         emulator.terminate()
         emulator.wait(timeout=30)

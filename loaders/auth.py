@@ -1,34 +1,53 @@
-"""OAuth 2.0 client-credentials tokens from the Microsoft identity platform.
+"""App-only access tokens from the Microsoft identity platform, through Microsoft's own MSAL
+(`ConfidentialClientApplication`, the client-credentials flow): with the client secret, or
+with the certificate, whose private key signs the client assertion MSAL sends instead.
 
 One token is shared by all threads. It is renewed shortly before it expires and whenever
-Graph answers 401 for it. The client secret goes only into the token request body.
+Graph answers 401 for it (then MSAL's token cache forgets it too, or MSAL would hand it back).
+MSAL reads the tenant's OpenID configuration (`{GRAPH_LOGIN_URL}/{tenant}/v2.0/.well-known/
+openid-configuration`) on first use; instance discovery is off: GRAPH_LOGIN_URL is trusted as
+given, as a national cloud's or the bundled emulator's is. MSAL's HTTP goes through our
+session: REQUESTS_CA_BUNDLE, proxies and retries apply as to Graph. The secret and the key go
+only into MSAL; no message carries them.
 """
 
 from __future__ import annotations
 
+import functools
+import ssl
 import threading
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
+import msal
 import requests
+from msal.exceptions import MsalServiceError
 
+from loaders.certificate import UPLOAD
 from loaders.errors import BadInput, LoadFailed
 from loaders.settings import GraphSettings
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 RENEW_MARGIN_SECONDS = 300  # renew 5 minutes before expiry (or at 10% of a short lifetime)
+TIMEOUT_SECONDS = 60  # for each request to the identity platform
+
+T = TypeVar("T")
 
 
 class TokenProvider:
     def __init__(self, settings: GraphSettings, session: requests.Session) -> None:
         self._settings = settings
+        session.request = functools.partial(session.request, timeout=TIMEOUT_SECONDS)
         self._session = session
         self._lock = threading.Lock()
+        self._app: msal.ConfidentialClientApplication | None = None
         self._token: str | None = None
         self._renew_at = 0.0
 
     @property
-    def token_url(self) -> str:
-        return f"{self._settings.login_url}/{self._settings.tenant_id}/oauth2/v2.0/token"
+    def authority(self) -> str:
+        return f"{self._settings.login_url}/{self._settings.tenant_id}"
 
     def token(self) -> str:
         with self._lock:
@@ -41,47 +60,103 @@ class TokenProvider:
         with self._lock:
             if self._token == token:
                 self._token = None
+                if self._app is not None:
+                    self._app.remove_tokens_for_client()
+
+    def _client(self) -> msal.ConfidentialClientApplication:
+        if self._app is None:
+            settings = self._settings
+            credential = (settings.client_certificate.msal_credential()
+                          if settings.client_certificate else settings.client_secret)
+            try:
+                self._app = self._call(lambda: msal.ConfidentialClientApplication(
+                    settings.client_id, client_credential=credential, authority=self.authority,
+                    http_client=self._session, instance_discovery=False,
+                    token_cache=msal.TokenCache(),
+                ))
+            except ValueError:  # MSAL: the OpenID configuration was refused or unreadable
+                raise BadInput(
+                    f"the identity platform at {settings.login_url} has no tenant "
+                    f"{settings.tenant_id} (its OpenID configuration could not be read); check "
+                    "GRAPH_TENANT_ID and GRAPH_LOGIN_URL."
+                ) from None
+        return self._app
 
     def _request_token(self) -> tuple[str, float]:
-        data = {
-            "grant_type": "client_credentials",
-            "client_id": self._settings.client_id,
-            "client_secret": self._settings.client_secret,
-            "scope": GRAPH_SCOPE,
-        }
+        app = self._client()
         try:
-            response = self._session.post(self.token_url, data=data, timeout=60)
+            result = self._call(lambda: app.acquire_token_for_client(scopes=[GRAPH_SCOPE]))
+        except ValueError:
+            raise LoadFailed(
+                f"the identity platform at {self.authority} sent a token answer that is not "
+                "JSON; check GRAPH_LOGIN_URL."
+            ) from None
+        if "access_token" not in result:
+            raise BadInput(_explain_token_error(result, self._settings))
+        lifetime = float(result.get("expires_in") or 3599)
+        margin = min(RENEW_MARGIN_SECONDS, lifetime * 0.1)
+        return result["access_token"], time.monotonic() + lifetime - margin
+
+    def _call(self, request: Callable[[], T]) -> T:
+        """`request()`, its transport failures as one sentence each."""
+        try:
+            return request()
+        except requests.exceptions.SSLError as exc:
+            raise BadInput(tls_sentence(self._settings.login_url, "GRAPH_LOGIN_URL", exc)) from None
         except requests.RequestException as exc:
             raise LoadFailed(
-                f"could not reach the token endpoint {self.token_url} "
-                f"({_reason(exc)}); check GRAPH_LOGIN_URL and that this machine can reach it"
+                f"could not reach the identity platform at {self.authority} ({_reason(exc)}); "
+                "check GRAPH_LOGIN_URL and that this machine can reach it"
             ) from None
-        body = _json_or_empty(response)
-        if response.status_code != 200 or "access_token" not in body:
-            raise BadInput(_explain_token_error(response.status_code, body))
-        lifetime = float(body.get("expires_in", 3599))
-        margin = min(RENEW_MARGIN_SECONDS, lifetime * 0.1)
-        return body["access_token"], time.monotonic() + lifetime - margin
+        except MsalServiceError as exc:  # a 5xx, after MSAL's own retry
+            raise LoadFailed(
+                f"the identity platform at {self.authority} failed ({exc}); try again later"
+            ) from None
 
 
-def _json_or_empty(response: requests.Response) -> dict:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+def tls_sentence(url: str, setting: str, exc: BaseException) -> str:
+    """What to do when the server at `url` (from `setting`) shows a certificate this machine
+    does not trust."""
+    return (
+        f"could not verify the TLS certificate of {url} ({_reason(exc)}): if {setting} is "
+        "right and its certificate comes from a private certificate authority (as the bundled "
+        "emulator's does), point REQUESTS_CA_BUNDLE at that authority's PEM file; "
+        "verification is never turned off."
+    )
 
 
-def _explain_token_error(status: int, body: dict) -> str:
-    description = str(body.get("error_description", "")).split("\r\n")[0].split("\n")[0]
-    error = body.get("error", f"HTTP {status}")
+def _explain_token_error(result: dict, settings: GraphSettings) -> str:
+    description = str(result.get("error_description", "")).split("\r\n")[0].split("\n")[0]
+    error = result.get("error", "no access token")
+    codes = result.get("error_codes") or [0]
+    code = codes[0] if isinstance(codes, list) and codes else 0
+    certificate = settings.client_certificate
+    if certificate is not None and code == 700027:
+        if "expired" in description:
+            return (
+                f"the certificate in GRAPH_CLIENT_CERTIFICATE (thumbprint "
+                f"{certificate.thumbprint}) has expired for app {settings.client_id}: create a "
+                f"new one, {UPLOAD} and point GRAPH_CLIENT_CERTIFICATE at it (AADSTS700027)."
+            )
+        return (
+            f"the certificate in GRAPH_CLIENT_CERTIFICATE (thumbprint {certificate.thumbprint})"
+            f" is not the one registered for app {settings.client_id}: {UPLOAD}, or point "
+            "GRAPH_CLIENT_CERTIFICATE at the certificate registered there (AADSTS700027)."
+        )
+    if certificate is not None and code == 700024:
+        return (
+            "the identity platform found the certificate's client assertion outside its valid "
+            "time range: check this machine's clock (AADSTS700024)."
+        )
+    credential = settings.credential_setting
     hints = {
-        "invalid_client": "check GRAPH_CLIENT_SECRET (a secret's value, not its id) and that "
-        "it has not expired",
+        "invalid_client": f"check {credential}"
+        + (" (a secret's value, not its id) and that it has not expired"
+           if certificate is None else " and that this certificate is registered for the app"),
         "unauthorized_client": "check GRAPH_CLIENT_ID: no such app registration in the tenant",
         "invalid_request": "check GRAPH_TENANT_ID and GRAPH_LOGIN_URL",
     }
-    hint = hints.get(error, "check GRAPH_TENANT_ID, GRAPH_CLIENT_ID and GRAPH_CLIENT_SECRET")
+    hint = hints.get(error, f"check GRAPH_TENANT_ID, GRAPH_CLIENT_ID and {credential}")
     return f"the identity platform refused the app credentials ({error}: {description}); {hint}."
 
 
@@ -95,6 +170,8 @@ def _reason(exc: BaseException) -> str:
         if inner is None:
             break
         exc = inner
+    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
+        return f"certificate verify failed: {exc.verify_message}"
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
     return type(exc).__name__

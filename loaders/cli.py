@@ -136,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         # urllib3 warns at each retry of a connection; the loader's own sentence says what
         # failed once retries are spent (-v shows them)
         logging.getLogger("urllib3").setLevel(logging.ERROR)
+        # MSAL logs a failed token answer with a traceback; the loader's sentence says it
+        logging.getLogger("msal").setLevel(logging.CRITICAL)
     try:
         return _dispatch(args)
     except BadInput as exc:

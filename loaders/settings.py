@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from loaders.certificate import ClientCertificate, load_certificate
 from loaders.errors import BadInput
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -34,30 +35,78 @@ def window_days() -> int:
 
 @dataclass(frozen=True)
 class GraphSettings:
+    """The app registration and where to reach Microsoft: exactly one credential, the client
+    secret (GRAPH_CLIENT_SECRET) or the certificate (GRAPH_CLIENT_CERTIFICATE, a PEM file with
+    the private key; GRAPH_CLIENT_CERTIFICATE_PASSWORD when that key is encrypted)."""
+
     api_url: str
     login_url: str
     tenant_id: str
     client_id: str
-    client_secret: str = field(repr=False)
+    client_secret: str | None = field(default=None, repr=False)
+    client_certificate: ClientCertificate | None = field(default=None, repr=False)
+
+    @property
+    def credential_setting(self) -> str:
+        """The setting that holds the credential in use, for messages."""
+        return "GRAPH_CLIENT_CERTIFICATE" if self.client_certificate else "GRAPH_CLIENT_SECRET"
 
     @classmethod
     def from_env(cls) -> GraphSettings:
-        names = ("GRAPH_TENANT_ID", "GRAPH_CLIENT_ID", "GRAPH_CLIENT_SECRET")
-        missing = [name for name in names if not os.environ.get(name)]
+        secret = os.environ.get("GRAPH_CLIENT_SECRET")
+        certificate = os.environ.get("GRAPH_CLIENT_CERTIFICATE")
+        password = os.environ.get("GRAPH_CLIENT_CERTIFICATE_PASSWORD")
+        missing = [name for name in ("GRAPH_TENANT_ID", "GRAPH_CLIENT_ID")
+                   if not os.environ.get(name)]
+        if not secret and not certificate:
+            missing.append("GRAPH_CLIENT_SECRET or GRAPH_CLIENT_CERTIFICATE")
         if missing:
             raise BadInput(
                 f"{', '.join(missing)} not set: export the app registration's tenant id, "
-                "client id and client secret (see README, 'Connect a real tenant')."
+                "client id and either a client secret or the path of its certificate's PEM file "
+                "(see README, 'Connect a real tenant')."
             )
+        if secret and certificate:
+            raise BadInput(
+                "GRAPH_CLIENT_SECRET and GRAPH_CLIENT_CERTIFICATE are both set: unset one of "
+                "them, as the app signs in with either its client secret or its certificate."
+            )
+        if password and not certificate:
+            raise BadInput(
+                "GRAPH_CLIENT_CERTIFICATE_PASSWORD is set without GRAPH_CLIENT_CERTIFICATE: "
+                "unset it, or export the path of the certificate's PEM file it decrypts."
+            )
+        login_url = os.environ.get("GRAPH_LOGIN_URL", "https://login.microsoftonline.com")
+        if not login_url.lower().startswith("https://"):
+            raise BadInput(
+                f"GRAPH_LOGIN_URL={login_url} is not an https URL: the identity platform is "
+                "reached over https only (Microsoft's MSAL refuses anything else); the bundled "
+                "emulator prints its https login URL and the REQUESTS_CA_BUNDLE that trusts it."
+            )
+        _check_ca_bundle()
         return cls(
             api_url=os.environ.get("GRAPH_API_URL", "https://graph.microsoft.com/v1.0").rstrip("/"),
-            login_url=os.environ.get(
-                "GRAPH_LOGIN_URL", "https://login.microsoftonline.com"
-            ).rstrip("/"),
+            login_url=login_url.rstrip("/"),
             tenant_id=os.environ["GRAPH_TENANT_ID"],
             client_id=os.environ["GRAPH_CLIENT_ID"],
-            client_secret=os.environ["GRAPH_CLIENT_SECRET"],
+            client_secret=secret or None,
+            client_certificate=load_certificate(certificate, password) if certificate else None,
         )
+
+
+def _check_ca_bundle() -> None:
+    """REQUESTS_CA_BUNDLE (or CURL_CA_BUNDLE), when set, names the certificate authorities
+    this machine trusts for https instead of its own store: it must be there."""
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        value = os.environ.get(name)
+        if value:
+            if not os.path.exists(value):
+                raise BadInput(
+                    f"{name}={value} does not exist: point it at the PEM file of the certificate "
+                    "authorities to trust (for the bundled emulator, the file it prints), or "
+                    "unset it."
+                )
+            return
 
 
 @dataclass(frozen=True)

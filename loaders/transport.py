@@ -2,7 +2,8 @@
 
 - 429, 503 and 504 (and dropped connections) are retried by urllib3's `Retry`, which waits
   for `Retry-After` when Graph sends it and otherwise backs off exponentially with jitter;
-  the number of attempts is bounded.
+  the number of attempts is bounded. A TLS certificate that fails verification is not
+  retried: it becomes a sentence naming REQUESTS_CA_BUNDLE.
 - 401 renews the token once per request; 403 and 404 become readable errors.
 - Each mailbox gets at most `per_mailbox_limit` requests in flight (Outlook allows 4).
 - Pages are followed by `@odata.nextLink` used verbatim; a page may be empty and still
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import os
 import queue
+import ssl
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -30,7 +32,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from loaders.auth import TokenProvider
+from loaders.auth import TokenProvider, tls_sentence
 from loaders.errors import BadInput, LoadFailed
 from loaders.settings import GraphSettings
 
@@ -130,8 +132,14 @@ class _CountedRetry(Retry):
         retry.on_retry = self.on_retry
         return retry
 
-    def increment(self, *args, **kwargs) -> _CountedRetry:
-        retry = super().increment(*args, **kwargs)  # raises once the retries are spent
+    def increment(self, method: str | None = None, url: str | None = None, response=None,
+                  error: Exception | None = None, _pool=None, _stacktrace=None) -> _CountedRetry:
+        if isinstance(error, urllib3.exceptions.SSLError) and isinstance(
+            error.args[0] if error.args else None, ssl.SSLCertVerificationError
+        ):  # a certificate this machine does not trust stays untrusted: not sent again
+            raise urllib3.exceptions.MaxRetryError(_pool, url, error) from error
+        # raises once the retries are spent
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)
         if self.on_retry is not None:
             self.on_retry()
         return retry
@@ -199,6 +207,7 @@ class GraphClient:
         self._new_session = lambda: build_session(1, retries, backoff, url=self.base_url,
                                                   on_retry=self._retried)
         self._tokens = TokenProvider(settings, build_session(2, retries, backoff,
+                                                             url=settings.login_url,
                                                              on_retry=self._retried))
         self._slots: dict[str, threading.Semaphore] = defaultdict(
             lambda: threading.BoundedSemaphore(per_mailbox_limit)
@@ -242,6 +251,8 @@ class GraphClient:
                         # the body in one read: requests' own reads it 10 KB at a time,
                         # ~80 reads per page, the fetching side's largest CPU cost
                         body = response.raw.read(decode_content=True)
+                except requests.exceptions.SSLError as exc:
+                    raise BadInput(tls_sentence(self.base_url, "GRAPH_API_URL", exc)) from None
                 except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
                     raise LoadFailed(
                         f"Graph did not answer after retries ({type(exc).__name__}) for "

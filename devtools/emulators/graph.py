@@ -1,10 +1,17 @@
 """A Microsoft Graph v1.0 emulator serving a synthetic organisation (see `devtools.synthetic`).
 
 It speaks HTTP on loopback with the shapes, paging, errors and throttling Microsoft documents,
-so the Graph loader can be exercised end to end without a tenant:
+so the Graph loader can be exercised end to end without a tenant. Like Microsoft's, its
+identity platform ("login") and Graph are two origins:
 
-- `POST /{tenant}/oauth2/v2.0/token` (client credentials) and Bearer checks on every /v1.0 call
-- `/v1.0/users`, `/users/{id|userPrincipalName}`, `/groups`, `/groups/{id}`,
+- login, always over https (MSAL, the loaders' client, accepts nothing else), with a
+  certificate authority made at start-up (`ca_bundle`: what REQUESTS_CA_BUNDLE must name):
+  `GET /{tenant}/v2.0/.well-known/openid-configuration` (the OpenID configuration MSAL reads
+  first) and `POST /{tenant}/oauth2/v2.0/token` (client credentials, with the client secret or
+  a certificate's signed client assertion, checked as Entra checks them: `register_certificate`
+  / `--client-certificate` uploads a certificate to the app registration)
+- Graph, over http (or https with `tls=True` / `--tls`), with Bearer checks on every call:
+  `/v1.0/users`, `/users/{id|userPrincipalName}`, `/groups`, `/groups/{id}`,
   `/groups/{id}/members|transitiveMembers[/microsoft.graph.user|group]`
 - `/users/{id}/mailFolders[/{id|well-known name}[/childFolders|/messages[/delta]]]`,
   `/users/{id}/messages[/{id}]`
@@ -16,8 +23,9 @@ through `GraphEmulator.faults`; mailbox changes between two syncs through `add_m
 `update_message`, `delete_message`, `add_event`, `update_event`, `delete_event`.
 
 CLI: `python -m devtools.emulators.graph --data DIR [--port 0] [--token-ttl 3600]
-[--latency-ms 0]` prints
-`GRAPH_API_URL=...` and `GRAPH_LOGIN_URL=...` and serves until SIGTERM/SIGINT.
+[--latency-ms 0] [--tls] [--client-certificate PEM ...]` prints `GRAPH_API_URL=...`,
+`GRAPH_LOGIN_URL=...`, `GRAPH_TENANT_ID=...`, `GRAPH_CLIENT_ID=...` and
+`REQUESTS_CA_BUNDLE=...` and serves until SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
@@ -27,11 +35,14 @@ import base64
 import gc
 import re
 import secrets
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -42,9 +53,13 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import jwt
 import orjson
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from devtools.emulators.server import EmulatorHandler, LoopbackServer
+from devtools.emulators.tls import loopback_tls
 
 # Windows time-zone names (as Outlook stores them) to IANA names.
 WINDOWS_TO_IANA: dict[str, str] = {
@@ -170,6 +185,44 @@ class _AadError(Exception):
     def __init__(self, status: int, error: str, code: int, description: str) -> None:
         super().__init__(description)
         self.status, self.error, self.code, self.description = status, error, code, description
+
+
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+CERT_DOCS = ("Review the documentation at "
+             "https://learn.microsoft.com/entra/identity-platform/certificate-credentials .")
+
+
+class _KeyCredential:
+    """A certificate uploaded to the app registration, by its thumbprints (`x5t`: base64url
+    of the SHA-1 of its DER, `x5t#S256`: of the SHA-256; unpadded)."""
+
+    def __init__(self, certificate: x509.Certificate) -> None:
+        self.certificate = certificate
+        sha1 = certificate.fingerprint(hashes.SHA1())  # what `x5t` is (RFC 7515)
+        sha256 = certificate.fingerprint(hashes.SHA256())
+        self.thumbprint = sha1.hex().upper()
+        self.x5t = base64.urlsafe_b64encode(sha1).decode().rstrip("=")
+        self.x5t_s256 = base64.urlsafe_b64encode(sha256).decode().rstrip("=")
+
+    @property
+    def period(self) -> str:
+        """As Entra quotes a key: `Start=06/29/2021 21:13:15, End=06/29/2023 21:13:15`."""
+        fmt = "%m/%d/%Y %H:%M:%S"
+        return (f"Start={self.certificate.not_valid_before_utc.strftime(fmt)}, "
+                f"End={self.certificate.not_valid_after_utc.strftime(fmt)}")
+
+
+def _tenant_not_found(tenant: str) -> str:
+    return (f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID "
+            "and are signing into the correct cloud.")
+
+
+def _aad_time(epoch: Any) -> str:
+    try:
+        moment = datetime.fromtimestamp(float(epoch), UTC)
+    except (TypeError, ValueError, OverflowError):
+        moment = datetime.fromtimestamp(0, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -637,8 +690,17 @@ class GraphEmulator(LoopbackServer):
 
     def __init__(self, data_dir: str | Path, host: str = "127.0.0.1", port: int = 0,
                  tenant_id: str | None = None, client_id: str | None = None,
-                 client_secret: str | None = None, token_ttl_seconds: int = 3600) -> None:
+                 client_secret: str | None = None, token_ttl_seconds: int = 3600,
+                 tls: bool = False,
+                 client_certificates: Iterable[str | bytes | Path] = ()) -> None:
         self.data_dir = Path(data_dir)
+        self.graph_over_tls = tls
+        self._key_credentials: dict[tuple[str, str], _KeyCredential] = {}
+        for certificate in client_certificates:
+            self.register_certificate(certificate)
+        self._tls_dir: Path | None = None
+        self._ca_file: Path | None = None
+        self._login: _LoginListener | None = None
         manifest_path = self.data_dir / "manifest.json"
         manifest = orjson.loads(manifest_path.read_bytes()) if manifest_path.exists() else {}
         creds = manifest.get("emulator", {})
@@ -676,13 +738,77 @@ class GraphEmulator(LoopbackServer):
             if directory.is_dir():
                 self._mailboxes[user["id"]] = _Mailbox(user, directory)
 
+    def start(self) -> GraphEmulator:
+        """Make the certificate authority and server certificate, then serve login (https) on
+        one port and Graph (http, or https with `tls`) on another."""
+        self._tls_dir = Path(tempfile.mkdtemp(prefix="graph-emulator-tls-"))
+        # removed by stop(), or when the emulator is garbage-collected or the process exits
+        weakref.finalize(self, shutil.rmtree, self._tls_dir, True)
+        server_tls = loopback_tls(self._tls_dir, (self._host,))
+        self._ca_file = server_tls.ca_file
+        self.tls = server_tls.context if self.graph_over_tls else None
+        super().start()
+        self._login = _LoginListener(self, self._host, server_tls.context).start()
+        return self
+
+    def stop(self) -> None:
+        if self._login is not None:
+            self._login.stop()
+            self._login = None
+        super().stop()
+        if self._tls_dir is not None:
+            shutil.rmtree(self._tls_dir, ignore_errors=True)
+            self._tls_dir = self._ca_file = None
+
     @property
     def login_url(self) -> str:
-        return f"http://{self._host}:{self.port}"
+        """The identity platform's base (GRAPH_LOGIN_URL): always https."""
+        if self._login is None:
+            raise RuntimeError("the emulator is not running")
+        return f"https://{self._host}:{self._login.port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://{self._host}:{self.port}"
 
     @property
     def graph_url(self) -> str:
-        return f"{self.login_url}/v1.0"
+        return f"{self.base_url}/v1.0"
+
+    @property
+    def ca_bundle(self) -> str:
+        """The PEM file of the certificate authority that signed the emulator's certificate:
+        what REQUESTS_CA_BUNDLE must name for a client to trust it (exists while running)."""
+        if self._ca_file is None:
+            raise RuntimeError("the emulator is not running")
+        return str(self._ca_file)
+
+    def environment(self) -> dict[str, str]:
+        """The loaders' settings for this emulator, with the client secret (INTERFACE.md)."""
+        return {"GRAPH_API_URL": self.graph_url, "GRAPH_LOGIN_URL": self.login_url,
+                "GRAPH_TENANT_ID": self.tenant_id, "GRAPH_CLIENT_ID": self.client_id,
+                "GRAPH_CLIENT_SECRET": self.client_secret, "REQUESTS_CA_BUNDLE": self.ca_bundle}
+
+    def revoke_tokens(self) -> None:
+        """Forget every access token issued so far (as a revocation or a signing-key rollover
+        does): Graph answers 401 for them, however long they had left."""
+        with self._lock:
+            self._tokens.clear()
+
+    def register_certificate(self, certificate: str | bytes | Path) -> list[str]:
+        """Upload certificates to the app registration (Entra: Certificates & secrets ->
+        Certificates -> Upload certificate): a PEM file's path or PEM text; only its
+        CERTIFICATE blocks are read (a private key beside them is ignored, as the portal never
+        sees it). Returns their SHA-1 thumbprints as the portal shows them."""
+        pem = (Path(certificate).read_bytes() if isinstance(certificate, Path)
+               else certificate.encode() if isinstance(certificate, str) else certificate)
+        thumbprints = []
+        for cert in x509.load_pem_x509_certificates(pem):
+            key = _KeyCredential(cert)
+            self._key_credentials[("x5t", key.x5t)] = key
+            self._key_credentials[("x5t#S256", key.x5t_s256)] = key
+            thumbprints.append(key.thumbprint)
+        return thumbprints
 
     @property
     def mailbox_ids(self) -> list[str]:
@@ -801,6 +927,10 @@ class GraphEmulator(LoopbackServer):
 
     # ------------------------------------------------------------------ HTTP entry point
     def handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        """A request to the Graph origin."""
+        self._serve(handler, method, login=False)
+
+    def _serve(self, handler: BaseHTTPRequestHandler, method: str, login: bool) -> None:
         started = time.perf_counter()
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
@@ -810,11 +940,17 @@ class GraphEmulator(LoopbackServer):
                        str(uuid.uuid4()))
         headers: dict[str, str] = {}
         try:
-            if req.path == "/v1.0" or req.path.startswith("/v1.0/"):
+            discovery = re.fullmatch(r"/([^/]+)/v2\.0/\.well-known/openid-configuration",
+                                     req.path)
+            if not login and (req.path == "/v1.0" or req.path.startswith("/v1.0/")):
                 status, payload, headers = self._graph(req)
                 content_type = JSON_TYPE
-            elif method == "POST" and re.fullmatch(r"/[^/]+/oauth2/v2\.0/token", req.path):
+            elif login and method == "POST" and re.fullmatch(r"/[^/]+/oauth2/v2\.0/token",
+                                                             req.path):
                 status, payload = self._token(req)
+                content_type = "application/json; charset=utf-8"
+            elif login and method == "GET" and discovery:
+                status, payload = self._openid_configuration(discovery.group(1))
                 content_type = "application/json; charset=utf-8"
             else:
                 raise GraphError(404, "UnknownError", f"No route for {method} {req.path}")
@@ -888,14 +1024,8 @@ class GraphEmulator(LoopbackServer):
                 decoded = ""
             form.setdefault("client_id", unquote(decoded.partition(":")[0]))
             form.setdefault("client_secret", unquote(decoded.partition(":")[2]))
-        tenants = {self.tenant_id.lower()}
-        if self.org_domain:
-            prefix = self.org_domain.split(".")[0]
-            tenants |= {self.org_domain.lower(), f"{prefix}.onmicrosoft.com"}
-        if tenant.lower() not in tenants:
-            raise _AadError(400, "invalid_request", 90002,
-                            f"Tenant '{tenant}' not found. Check to make sure you have the "
-                            "correct tenant ID and are signing into the correct cloud.")
+        if not self._known_tenant(tenant):
+            raise _AadError(400, "invalid_request", 90002, _tenant_not_found(tenant))
         if form.get("grant_type") != "client_credentials":
             raise _AadError(400, "unsupported_grant_type", 70003,
                             "The app requested an unsupported grant type "
@@ -915,6 +1045,9 @@ class GraphEmulator(LoopbackServer):
                             "application has not been installed by the administrator of the "
                             "tenant or consented to by any user in the tenant. You may have "
                             "sent your authentication request to the wrong tenant.")
+        if form.get("client_assertion_type") or form.get("client_assertion"):
+            self._check_client_assertion(tenant, form)
+            return
         if not form.get("client_secret"):
             raise _AadError(401, "invalid_client", 7000216,
                             "'client_assertion', 'client_secret' or 'request' is required for "
@@ -924,6 +1057,142 @@ class GraphEmulator(LoopbackServer):
                             "Invalid client secret provided. Ensure the secret being sent in "
                             "the request is the client secret value, not the client secret ID, "
                             f"for a secret added to app '{self.client_id}'.")
+
+    def _known_tenant(self, tenant: str) -> bool:
+        """The tenant's id, its domain or its onmicrosoft.com name."""
+        tenants = {self.tenant_id.lower()}
+        if self.org_domain:
+            prefix = self.org_domain.split(".")[0]
+            tenants |= {self.org_domain.lower(), f"{prefix}.onmicrosoft.com"}
+        return tenant.lower() in tenants
+
+    def _check_client_assertion(self, tenant: str, form: dict[str, str]) -> None:
+        """A certificate credential (private_key_jwt), checked in Entra's order: the signing
+        key among the app's registered certificates (by the `x5t#S256` or `x5t` header), that
+        key's validity, the signature (RS256 or PS256), the time range, the audience (this
+        tenant's token endpoint), and `iss` = `sub` = the client id."""
+        assertion = form.get("client_assertion") or ""
+        if form.get("client_assertion_type") != JWT_BEARER or not assertion:
+            raise _AadError(400, "invalid_request", 900144,
+                            "The request body must contain the following parameter: "
+                            f"'client_assertion_type' = '{JWT_BEARER}' and 'client_assertion'.")
+        try:
+            header = jwt.get_unverified_header(assertion)
+            unverified = jwt.decode(assertion, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise _AadError(401, "invalid_client", 50027,
+                            "JWT token is invalid or malformed.") from None
+        key, used = self._signing_key(header)
+        app = f"for app Id '{self.client_id}'"
+        if key is None:
+            raise _AadError(401, "invalid_client", 700027,
+                            "Client assertion contains an invalid signature. [Reason - The key "
+                            f"was not found., Thumbprint of key used by client: '{used}', "
+                            "Please visit the Azure Portal, Graph Explorer or directly use MS "
+                            f"Graph to see configured keys {app}.]")
+        found = f"Thumbprint of key used by client: '{used}', Found key '{key.period}'"
+        now = datetime.now(UTC)
+        if now >= key.certificate.not_valid_after_utc:
+            raise _AadError(401, "invalid_client", 700027,
+                            "Client assertion contains an invalid signature. [Reason - The key "
+                            f"used is expired., {found}]")
+        if now < key.certificate.not_valid_before_utc:
+            raise _AadError(401, "invalid_client", 700027,
+                            "Client assertion contains an invalid signature. [Reason - The key "
+                            f"used is not yet valid., {found}]")
+        audiences = [f"{self.login_url}/{t}/oauth2/{v}token" for t in {tenant, self.tenant_id}
+                     for v in ("v2.0/", "")]
+        try:
+            claims = jwt.decode(assertion, key.certificate.public_key(),
+                                algorithms=["RS256", "PS256"], audience=audiences,
+                                options={"require": ["aud", "exp", "iss", "sub"]})
+        except jwt.InvalidSignatureError:
+            raise _AadError(401, "invalid_client", 700027,
+                            "Client assertion contains an invalid signature. [Reason - The "
+                            "provided signature value did not match the expected signature "
+                            f"value., {found}]") from None
+        except jwt.InvalidAlgorithmError:
+            raise _AadError(401, "invalid_client", 700027,
+                            "Client assertion contains an invalid signature. [Reason - Key was "
+                            f"found, but use of the key to verify the signature failed., {found}]"
+                            ) from None
+        except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError):
+            raise _AadError(401, "invalid_client", 700024,
+                            "Client assertion is not within its valid time range. Current time: "
+                            f"{_aad_time(now.timestamp())}, assertion valid from "
+                            f"{_aad_time(unverified.get('nbf', 0))}, expiry time of assertion "
+                            f"{_aad_time(unverified.get('exp', 0))}. {CERT_DOCS}") from None
+        except jwt.InvalidAudienceError:
+            raise _AadError(401, "invalid_client", 700023,
+                            f"Client assertion audience claim does not match Realm issuer. "
+                            f"{CERT_DOCS}") from None
+        except jwt.PyJWTError:
+            raise _AadError(401, "invalid_client", 50027,
+                            "JWT token is invalid or malformed.") from None
+        if claims["iss"] != self.client_id or claims["sub"] != self.client_id:
+            raise _AadError(401, "invalid_client", 700021,
+                            "Client assertion application identifier doesn't match 'client_id' "
+                            f"parameter. {CERT_DOCS}")
+
+    def _signing_key(self, header: dict[str, Any]) -> tuple[_KeyCredential | None, str]:
+        """The registered certificate the assertion's header names, and its thumbprint (hex,
+        as Entra quotes it)."""
+        for name in ("x5t#S256", "x5t"):
+            value = header.get(name)
+            if isinstance(value, str) and value:
+                key = self._key_credentials.get((name, value.rstrip("=")))
+                try:
+                    used = base64.urlsafe_b64decode(value.rstrip("=") + "==").hex().upper()
+                except ValueError:
+                    used = value
+                return key, used
+        return None, ""
+
+    def _openid_configuration(self, tenant: str) -> tuple[int, bytes]:
+        """The tenant's OpenID Provider configuration, in the shape Entra serves at
+        `/{tenant}/v2.0/.well-known/openid-configuration` (endpoints under the tenant's id)."""
+        if not self._known_tenant(tenant):
+            trace, correlation = str(uuid.uuid4()), str(uuid.uuid4())
+            stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+            return 400, orjson.dumps({
+                "error": "invalid_tenant",
+                "error_description": f"AADSTS90002: {_tenant_not_found(tenant)}\r\nTrace ID: "
+                                     f"{trace}\r\nCorrelation ID: {correlation}\r\nTimestamp: "
+                                     f"{stamp}",
+                "error_codes": [90002], "timestamp": stamp, "trace_id": trace,
+                "correlation_id": correlation,
+                "error_uri": f"{self.login_url}/error?code=90002",
+            })
+        base = f"{self.login_url}/{self.tenant_id}"
+        return 200, orjson.dumps({
+            "token_endpoint": f"{base}/oauth2/v2.0/token",
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt",
+                                                      "client_secret_basic"],
+            "jwks_uri": f"{base}/discovery/v2.0/keys",
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "issuer": f"{base}/v2.0",
+            "request_uri_parameter_supported": False,
+            "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
+            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+            "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+            "http_logout_supported": True,
+            "frontchannel_logout_supported": True,
+            "end_session_endpoint": f"{base}/oauth2/v2.0/logout",
+            "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name",
+                                 "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat",
+                                 "auth_time", "acr", "nonce", "preferred_username", "name",
+                                 "tid", "ver", "at_hash", "c_hash", "email"],
+            "kerberos_endpoint": f"{base}/kerberos",
+            "tenant_region_scope": "EU",
+            "cloud_instance_name": "microsoftonline.com",
+            "cloud_graph_host_name": "graph.windows.net",
+            "msgraph_host": "graph.microsoft.com",
+            "rbac_url": "https://pas.windows.net",
+        })
 
     def _aad_error(self, exc: _AadError) -> bytes:
         trace, correlation = str(uuid.uuid4()), str(uuid.uuid4())
@@ -1396,7 +1665,7 @@ class GraphEmulator(LoopbackServer):
         with self._lock:
             self._pages += 1
             empty = bool(faults.empty_pages_every) and self._pages % faults.empty_pages_every == 0
-        base = self.login_url + quote(req.path, safe="/()$.@:,=")
+        base = self.base_url + quote(req.path, safe="/()$.@:,=")
         context = orjson.dumps(f"{self.graph_url}/$metadata#{cursor.context}")
         link = b""
         if empty:
@@ -1589,6 +1858,20 @@ class _Handler(EmulatorHandler):
 GraphEmulator.handler = _Handler
 
 
+class _LoginListener(LoopbackServer):
+    """The identity platform's origin (always https), served by the same emulator."""
+
+    handler = _Handler
+    thread_name = "graph-emulator-login"
+
+    def __init__(self, emulator: GraphEmulator, host: str, tls: Any) -> None:
+        super().__init__(host, 0, tls)
+        self._emulator = emulator
+
+    def handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        self._emulator._serve(handler, method, login=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devtools.emulators.graph",
                                      description="Serve a synthetic organisation as Graph.")
@@ -1600,13 +1883,23 @@ def main(argv: list[str] | None = None) -> int:
                         help="load each mailbox on first use instead of before serving")
     parser.add_argument("--latency-ms", type=int, default=0,
                         help="added to every Graph request, as a distant tenant would")
+    parser.add_argument("--tls", action="store_true",
+                        help="serve Graph over https too (login is always https)")
+    parser.add_argument("--client-certificate", action="append", default=[], type=Path,
+                        metavar="PEM", help="a certificate (PEM) to register for the app, as "
+                        "uploaded under Certificates & secrets; repeatable")
     args = parser.parse_args(argv)
     if not (args.data / "graph" / "users.json").exists():
         print(f"error: {args.data} holds no synthetic organisation "
               "(run python -m devtools.synthetic --out DIR first)", file=sys.stderr)
         return 2
-    emulator = GraphEmulator(args.data, host=args.host, port=args.port,
-                             token_ttl_seconds=args.token_ttl)
+    try:
+        emulator = GraphEmulator(args.data, host=args.host, port=args.port,
+                                 token_ttl_seconds=args.token_ttl, tls=args.tls,
+                                 client_certificates=args.client_certificate)
+    except (OSError, ValueError) as exc:
+        print(f"error: --client-certificate: {exc}", file=sys.stderr)
+        return 2
     emulator.faults.latency_ms = args.latency_ms
     if not args.lazy:
         emulator.preload()
@@ -1617,7 +1910,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"GRAPH_API_URL={emulator.graph_url}")
     print(f"GRAPH_LOGIN_URL={emulator.login_url}")
     print(f"GRAPH_TENANT_ID={emulator.tenant_id}")
-    print(f"GRAPH_CLIENT_ID={emulator.client_id}", flush=True)
+    print(f"GRAPH_CLIENT_ID={emulator.client_id}")
+    print(f"REQUESTS_CA_BUNDLE={emulator.ca_bundle}", flush=True)
     while not stop.wait(0.5):
         pass
     emulator.stop()

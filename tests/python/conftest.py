@@ -46,7 +46,7 @@ def fetch_token(emulator: GraphEmulator, session: requests.Session | None = None
         data={"grant_type": "client_credentials", "client_id": emulator.client_id,
               "client_secret": emulator.client_secret,
               "scope": "https://graph.microsoft.com/.default"},
-        timeout=10,
+        timeout=10, verify=emulator.ca_bundle,
     )
     response.raise_for_status()
     return response.json()["access_token"]

@@ -72,11 +72,8 @@ def landed(synthetic_org: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     try:
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("DUCKDB_PATH", str(path))
-            mp.setenv("GRAPH_API_URL", emulator.graph_url)
-            mp.setenv("GRAPH_LOGIN_URL", emulator.login_url)
-            mp.setenv("GRAPH_TENANT_ID", emulator.tenant_id)
-            mp.setenv("GRAPH_CLIENT_ID", emulator.client_id)
-            mp.setenv("GRAPH_CLIENT_SECRET", emulator.client_secret)
+            for name, value in emulator.environment().items():  # GRAPH_*, REQUESTS_CA_BUNDLE
+                mp.setenv(name, value)
             assert main(["crm", "--accounts", str(synthetic_org / "crm" / "accounts.csv"),
                          "--contacts", str(synthetic_org / "crm" / "contacts.csv")]) == 0
             assert main(["graph", "--group", "sales@contoso.com", "--as-of", AS_OF,

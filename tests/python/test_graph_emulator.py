@@ -52,7 +52,7 @@ def token_request(emu: GraphEmulator, tenant: str | None = None, **form: str) ->
     data = {"grant_type": "client_credentials", "client_id": emu.client_id,
             "client_secret": emu.client_secret, "scope": SCOPE, **form}
     return requests.post(f"{emu.login_url}/{tenant or emu.tenant_id}/oauth2/v2.0/token",
-                         data=data, timeout=10)
+                         data=data, timeout=10, verify=emu.ca_bundle)
 
 
 def first_mailbox(emu: GraphEmulator) -> str:
@@ -424,19 +424,26 @@ def test_cli_prints_urls_and_stops_on_sigterm(synthetic_org: Path) -> None:
                              str(synthetic_org), "--lazy"], cwd=ROOT, stdout=subprocess.PIPE,
                             text=True)
     try:
-        api = proc.stdout.readline().strip()  # type: ignore[union-attr]
-        login = proc.stdout.readline().strip()  # type: ignore[union-attr]
-        assert api.startswith("GRAPH_API_URL=http://127.0.0.1:") and api.endswith("/v1.0")
-        assert login.startswith("GRAPH_LOGIN_URL=http://127.0.0.1:")
+        out = proc.stdout
+        assert out is not None
+        lines = dict(out.readline().strip().partition("=")[::2] for _ in range(5))
+        api, login = lines["GRAPH_API_URL"], lines["GRAPH_LOGIN_URL"]
+        ca = lines["REQUESTS_CA_BUNDLE"]
+        assert api.startswith("http://127.0.0.1:") and api.endswith("/v1.0")
+        assert login.startswith("https://127.0.0.1:") and Path(ca).is_file()
         manifest = orjson.loads((synthetic_org / "manifest.json").read_bytes())["emulator"]
-        token = requests.post(f"{login.split('=', 1)[1]}/{manifest['tenant_id']}/oauth2/v2.0/token",
+        assert (lines["GRAPH_TENANT_ID"], lines["GRAPH_CLIENT_ID"]) == (
+            manifest["tenant_id"], manifest["client_id"])
+        token = requests.post(f"{login}/{manifest['tenant_id']}/oauth2/v2.0/token",
                               data={"grant_type": "client_credentials", "scope": SCOPE,
                                     "client_id": manifest["client_id"],
-                                    "client_secret": manifest["client_secret"]}, timeout=10)
+                                    "client_secret": manifest["client_secret"]}, timeout=10,
+                              verify=ca)
         assert token.status_code == 200
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
+    assert not Path(ca).exists()  # the certificate authority's files go with the emulator
 
 
 @pytest.mark.parametrize("path", ["messages", "mailFolders/inbox/messages"])

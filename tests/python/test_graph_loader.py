@@ -63,11 +63,10 @@ def query(path: Path, sql: str, parameters: list | None = None) -> list[tuple]:
 def env(graph_emulator, tmp_path, monkeypatch) -> Path:
     warehouse = tmp_path / "w.duckdb"
     monkeypatch.setenv("DUCKDB_PATH", str(warehouse))
-    monkeypatch.setenv("GRAPH_API_URL", graph_emulator.graph_url)
-    monkeypatch.setenv("GRAPH_LOGIN_URL", graph_emulator.login_url)
-    monkeypatch.setenv("GRAPH_TENANT_ID", graph_emulator.tenant_id)
-    monkeypatch.setenv("GRAPH_CLIENT_ID", graph_emulator.client_id)
-    monkeypatch.setenv("GRAPH_CLIENT_SECRET", graph_emulator.client_secret)
+    # GRAPH_* and REQUESTS_CA_BUNDLE (the emulator's login is https, signed by its own
+    # certificate authority)
+    for name, value in graph_emulator.environment().items():
+        monkeypatch.setenv(name, value)
     return warehouse
 
 
@@ -367,11 +366,11 @@ def test_unreachable_graph_is_one_sentence_without_retry_noise(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
         env={**os.environ, "DUCKDB_PATH": str(tmp_path / "w.duckdb"),
              "GRAPH_API_URL": f"http://127.0.0.1:{port}/v1.0",
-             "GRAPH_LOGIN_URL": f"http://127.0.0.1:{port}", "GRAPH_TENANT_ID": "t",
+             "GRAPH_LOGIN_URL": f"https://127.0.0.1:{port}", "GRAPH_TENANT_ID": "t",
              "GRAPH_CLIENT_ID": "c", "GRAPH_CLIENT_SECRET": "not-a-real-secret"})
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        f"error: could not reach the token endpoint http://127.0.0.1:{port}/t/oauth2/v2.0/token "
+        f"error: could not reach the identity platform at https://127.0.0.1:{port}/t "
         "(connection refused); check GRAPH_LOGIN_URL and that this machine can reach it"]
 
 
@@ -401,9 +400,7 @@ def test_more_than_2500_mailboxes_is_refused(tmp_path, monkeypatch, capsys):
         "tenant_id": "t-1", "client_id": "c-1", "client_secret": "s-1"}}))
     with GraphEmulator(org, tenant_id="t-1", client_id="c-1", client_secret="s-1") as emulator:
         for name, value in {"DUCKDB_PATH": str(tmp_path / "w.duckdb"),
-                            "GRAPH_API_URL": emulator.graph_url,
-                            "GRAPH_LOGIN_URL": emulator.login_url, "GRAPH_TENANT_ID": "t-1",
-                            "GRAPH_CLIENT_ID": "c-1", "GRAPH_CLIENT_SECRET": "s-1"}.items():
+                            **emulator.environment()}.items():
             monkeypatch.setenv(name, value)
         assert load(group="everyone@contoso.com") == 2
     assert "resolves to 2,501 mailboxes" in capsys.readouterr().err
@@ -453,8 +450,8 @@ def test_stored_links_of_another_graph_url_are_not_followed(
     graph_emulator.stop()
     second = GraphEmulator(synthetic_org).start()
     try:
-        monkeypatch.setenv("GRAPH_API_URL", second.graph_url)
-        monkeypatch.setenv("GRAPH_LOGIN_URL", second.login_url)
+        for name, value in second.environment().items():
+            monkeypatch.setenv(name, value)
         assert load() == 0
         assert query(env, "select count(*), count(distinct (_mailbox_id, id)) "
                           "from raw_graph.messages") == [(before[0][0], before[0][0])]
