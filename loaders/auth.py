@@ -9,6 +9,12 @@ openid-configuration`) on first use; instance discovery is off: GRAPH_LOGIN_URL 
 given, as a national cloud's or the bundled emulator's is. MSAL's HTTP goes through our
 session: REQUESTS_CA_BUNDLE, proxies and retries apply as to Graph. The secret and the key go
 only into MSAL; no message carries them.
+
+MSAL serves only https authorities that publish an OpenID configuration. A client secret
+against a token endpoint that MSAL cannot use (an http GRAPH_LOGIN_URL, which only a test
+server on this machine can be, or one without an OpenID configuration) is sent as the OAuth
+2.0 client-credentials request MSAL itself sends (`POST {authority}/oauth2/v2.0/token`); the
+identity platform's answer, a refusal included, reads the same either way.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ class TokenProvider:
         self._session = session
         self._lock = threading.Lock()
         self._app: msal.ConfidentialClientApplication | None = None
+        # a secret's token request without MSAL (see the module docstring)
+        self._direct = settings.login_url.lower().startswith("http://")
         self._token: str | None = None
         self._renew_at = 0.0
 
@@ -63,7 +71,8 @@ class TokenProvider:
                 if self._app is not None:
                     self._app.remove_tokens_for_client()
 
-    def _client(self) -> msal.ConfidentialClientApplication:
+    def _client(self) -> msal.ConfidentialClientApplication | None:
+        """MSAL's client for the authority; None when a secret goes without it."""
         if self._app is None:
             settings = self._settings
             credential = (settings.client_certificate.msal_credential()
@@ -75,6 +84,9 @@ class TokenProvider:
                     token_cache=msal.TokenCache(),
                 ))
             except ValueError:  # MSAL: the OpenID configuration was refused or unreadable
+                if settings.client_certificate is None:
+                    self._direct = True
+                    return None
                 raise BadInput(
                     f"the identity platform at {settings.login_url} has no tenant "
                     f"{settings.tenant_id} (its OpenID configuration could not be read); check "
@@ -83,9 +95,12 @@ class TokenProvider:
         return self._app
 
     def _request_token(self) -> tuple[str, float]:
-        app = self._client()
+        app = None if self._direct else self._client()
         try:
-            result = self._call(lambda: app.acquire_token_for_client(scopes=[GRAPH_SCOPE]))
+            if app is None:
+                result = self._call(self._client_credentials_grant)
+            else:
+                result = self._call(lambda: app.acquire_token_for_client(scopes=[GRAPH_SCOPE]))
         except ValueError:
             raise LoadFailed(
                 f"the identity platform at {self.authority} sent a token answer that is not "
@@ -96,6 +111,17 @@ class TokenProvider:
         lifetime = float(result.get("expires_in") or 3599)
         margin = min(RENEW_MARGIN_SECONDS, lifetime * 0.1)
         return result["access_token"], time.monotonic() + lifetime - margin
+
+    def _client_credentials_grant(self) -> dict:
+        """The client-credentials request of a secret, as MSAL sends it: its JSON answer."""
+        response = self._session.post(f"{self.authority}/oauth2/v2.0/token", data={
+            "grant_type": "client_credentials", "client_id": self._settings.client_id,
+            "client_secret": self._settings.client_secret, "scope": GRAPH_SCOPE,
+        })
+        answer = response.json()  # not JSON: ValueError, as from MSAL
+        if not isinstance(answer, dict):
+            raise ValueError("the token answer is not a JSON object")
+        return answer
 
     def _call(self, request: Callable[[], T]) -> T:
         """`request()`, its transport failures as one sentence each."""

@@ -77,11 +77,12 @@ class GraphSettings:
                 "unset it, or export the path of the certificate's PEM file it decrypts."
             )
         login_url = os.environ.get("GRAPH_LOGIN_URL", "https://login.microsoftonline.com")
-        if not login_url.lower().startswith("https://"):
+        if certificate and not login_url.lower().startswith("https://"):
             raise BadInput(
-                f"GRAPH_LOGIN_URL={login_url} is not an https URL: the identity platform is "
-                "reached over https only (Microsoft's MSAL refuses anything else); the bundled "
-                "emulator prints its https login URL and the REQUESTS_CA_BUNDLE that trusts it."
+                f"GRAPH_LOGIN_URL={login_url} is not an https URL: a certificate signs in "
+                "through Microsoft's MSAL, which reaches the identity platform over https only; "
+                "the bundled emulator prints its https login URL and the REQUESTS_CA_BUNDLE that "
+                "trusts it."
             )
         _check_ca_bundle()
         return cls(

@@ -399,3 +399,79 @@ def test_openid_configuration_as_entra_serves_it(tls_emulator):
                         verify=e.ca_bundle).status_code == 404
     assert requests.post(f"{e.base_url}/{e.tenant_id}/oauth2/v2.0/token", timeout=10,
                          verify=e.ca_bundle).status_code == 404
+
+
+# ------------------------------------------------------------------ a plain token endpoint
+class _PlainTokenEndpoint:
+    """A test server's identity platform as some have it: `POST /{tenant}/oauth2/v2.0/token`
+    over plain http, no OpenID configuration (404). It passes each token request on to the
+    emulator's https login and answers what that answered."""
+
+    def __init__(self, emulator: GraphEmulator) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        paths: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                paths.append(self.path)
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_POST(self) -> None:  # noqa: N802
+                paths.append(self.path)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                answer = requests.post(
+                    emulator.login_url + self.path, data=body, verify=emulator.ca_bundle,
+                    headers={"Content-Type": self.headers["Content-Type"]}, timeout=30)
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        self.paths = paths
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> _PlainTokenEndpoint:
+        import threading
+
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_secret_signs_in_at_a_plain_http_token_endpoint_without_msal(
+    tls_emulator, tmp_path, monkeypatch, capsys
+):
+    """MSAL takes only https authorities with an OpenID configuration: a secret still signs in
+    at a test server's plain token endpoint, with the request MSAL would send."""
+    for name, value in tls_emulator.environment().items():
+        monkeypatch.setenv(name, value)
+    by_msal = tmp_path / "msal.duckdb"
+    monkeypatch.setenv("DUCKDB_PATH", str(by_msal))
+    assert load() == 0
+    with _PlainTokenEndpoint(tls_emulator) as plain:
+        monkeypatch.setenv("GRAPH_LOGIN_URL", plain.url)
+        direct = tmp_path / "direct.duckdb"
+        monkeypatch.setenv("DUCKDB_PATH", str(direct))
+        assert load() == 0
+        assert plain.paths == [f"/{tls_emulator.tenant_id}/oauth2/v2.0/token"]
+        assert landed(direct) == landed(by_msal)
+
+        # a wrong secret there reads as through MSAL: one sentence, exit 2
+        capsys.readouterr()
+        monkeypatch.setenv("GRAPH_CLIENT_SECRET", "not-the-secret")
+        monkeypatch.setenv("DUCKDB_PATH", str(tmp_path / "refused.duckdb"))
+        assert load() == 2
+        line = one_error_line(capsys.readouterr().err)
+        assert "refused the app credentials (invalid_client" in line
+        assert "check GRAPH_CLIENT_SECRET" in line
