@@ -24,7 +24,7 @@ from loaders.settings import (
     SparkSettings,
     duckdb_path,
 )
-from loaders.warehouse import compact, connect
+from loaders.warehouse import compact, connect, disk_full
 
 log = logging.getLogger("loaders")
 
@@ -138,6 +138,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: what was landed stays; run again to resume.", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if not disk_full(exc):
+            raise
+        # each write is one transaction: the one that did not fit is rolled back whole
+        print(
+            f"error: the disk is full (writing the warehouse {duckdb_path()}, its .wal beside "
+            "it, or the temporary folder): free some space and run again; what was landed "
+            "before stays, and a Graph load resumes where it stopped.",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def _dispatch(args: argparse.Namespace) -> int:
