@@ -6,6 +6,7 @@ import contextlib
 import errno
 import os
 import re
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -27,6 +28,15 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
     """
     if not path.parent.exists():
         raise BadInput(f"DUCKDB_PATH points into {path.parent}, which does not exist.")
+    try:  # DuckDB writes its log beside the file: a folder it cannot write fails the first commit
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as exc:
+        raise BadInput(
+            f"cannot write in {path.parent} ({exc.strerror}), where the warehouse and its .wal "
+            "log live: make the folder writable for this user, or set DUCKDB_PATH to a file in "
+            "a folder you can write."
+        ) from None
     con = _open(path, read_only=False)
     # The loader needs little memory: without a limit DuckDB keeps every block it wrote or
     # read cached, and a load's memory grows with the warehouse (measured: 750 MiB after 200
