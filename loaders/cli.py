@@ -30,8 +30,9 @@ log = logging.getLogger("loaders")
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's own exit status is 2 already
-        self.print_usage(sys.stderr)
+    def error(self, message: str) -> None:
+        # one line like every other refusal, without argparse's usage block above it (--help
+        # shows it); argparse's own exit status is 2 already
         self.exit(2, f"error: {message}\n")
 
 
@@ -39,7 +40,9 @@ def _as_of(value: str) -> date:
     try:
         as_of = date.fromisoformat(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2026-11-23") from None
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a date: write it as YYYY-MM-DD, e.g. 2026-11-23"
+        ) from None
     today = datetime.now(UTC).date()
     if as_of > today:
         # a window that ends after today reads nothing of its last days, yet would be stored

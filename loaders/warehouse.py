@@ -72,7 +72,7 @@ def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
             holder = f" (process {pid.group(1)})" if pid else ""
             raise BadInput(
                 f"the warehouse {path} is open in another process{holder}: close it (a dbt run, "
-                "a BI tool or a duckdb shell) and run again. Nothing was changed."
+                "a BI tool or a duckdb shell) and run again; nothing was changed."
             ) from None
         raise BadInput(f"cannot open the warehouse {path}: {text.splitlines()[0]}") from None
     except duckdb.Error as exc:  # not a DuckDB file, a newer storage version, ...
