@@ -33,14 +33,15 @@ from loaders.settings import (
     SparkSettings,
     duckdb_path,
 )
-from loaders.warehouse import compact, connect
+from loaders.warehouse import compact, connect, disk_full
 
 log = logging.getLogger("loaders")
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's own exit status is 2 already
-        self.print_usage(sys.stderr)
+    def error(self, message: str) -> None:
+        # one line like every other refusal, without argparse's usage block above it (--help
+        # shows it); argparse's own exit status is 2 already
         self.exit(2, f"error: {message}\n")
 
 
@@ -48,7 +49,9 @@ def _as_of(value: str) -> date:
     try:
         as_of = date.fromisoformat(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2026-11-23") from None
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a date: write it as YYYY-MM-DD, e.g. 2026-11-23"
+        ) from None
     today = datetime.now(UTC).date()
     if as_of > today:
         # a window that ends after today reads nothing of its last days, yet would be stored
@@ -149,6 +152,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: what was landed stays; run again to resume.", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if not disk_full(exc):
+            raise
+        # each write is one transaction: the one that did not fit is rolled back whole
+        print(
+            f"error: the disk is full (writing the warehouse {duckdb_path()}, its .wal beside "
+            "it, or the temporary folder): free some space and run again; what was landed "
+            "before stays, and a Graph load resumes where it stopped.",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def _dispatch(args: argparse.Namespace) -> int:

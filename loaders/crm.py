@@ -43,8 +43,8 @@ def _check_shrink(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     before = con.execute(f"select count(*) from {CRM_SCHEMA}.accounts").fetchone()[0]
     if new == 0:
         raise BadInput(
-            f"{path}: holds no accounts (only its header); landing it would empty the CRM. "
-            "Export the accounts again, or pass --allow-shrink if the CRM is to be emptied."
+            f"{path}: holds no accounts (only its header); landing it would empty the CRM: "
+            "export the accounts again, or pass --allow-shrink if the CRM is to be emptied."
         )
     if before >= MIN_ACCOUNTS_CHECKED and new < before * MIN_SHARE_KEPT:
         raise BadInput(

@@ -153,8 +153,8 @@ class Lander:
 
     # ---------------------------------------------------------------- writer side
     def _run(self) -> None:
+        stopping = False
         try:
-            stopping = False
             while not stopping:
                 # The writer takes what has queued while it was busy, up to `batch_bytes` of
                 # pages; with nothing queued it waits for the next item. Other items (a
@@ -193,6 +193,8 @@ class Lander:
                 record_runs(self._con, ended)
         except BaseException as exc:  # noqa: BLE001 - handed to the producer side
             self.error = exc
+            if stopping:  # close()'s stop came with the failed batch: it waits for this thread
+                return
             # keep draining so producers blocked on put() notice the error and stop
             while True:
                 try:

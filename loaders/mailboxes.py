@@ -41,7 +41,7 @@ def validate_selection(mailboxes: list[str], groups: list[str]) -> None:
     if bad:
         raise BadInput(
             f"not an email address{' or group id' if groups else ''}: "
-            f"{', '.join(repr(b) for b in bad)}. Use e.g. --mailbox ann@contoso.com or "
+            f"{', '.join(repr(b) for b in bad)}; use e.g. --mailbox ann@contoso.com or "
             "--group sales@contoso.com."
         )
 
@@ -65,7 +65,7 @@ def resolve(client: GraphClient, mailboxes: list[str], groups: list[str]) -> lis
             _add(found, member, f"group:{group.strip()}")
     if unknown:
         raise BadInput(
-            f"Graph knows no {', no '.join(unknown)}. Check the spelling, or that the address "
+            f"Graph knows no {', no '.join(unknown)}: check the spelling, or that the address "
             "is the user's or group's primary SMTP address."
         )
     without_mail = [m for m in found.values() if not m.mail]
@@ -75,7 +75,7 @@ def resolve(client: GraphClient, mailboxes: list[str], groups: list[str]) -> lis
         raise BadInput(
             f"the selection resolves to {len(selected):,} mailbox"
             f"{'' if len(selected) == 1 else 'es'}{extra}; the enrichment needs between "
-            f"{MIN_MAILBOXES} and {MAX_MAILBOXES:,}. Add or remove --mailbox/--group."
+            f"{MIN_MAILBOXES} and {MAX_MAILBOXES:,}: add or remove --mailbox/--group."
         )
     return sorted(selected, key=lambda m: m.id)
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -26,6 +28,15 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
     """
     if not path.parent.exists():
         raise BadInput(f"DUCKDB_PATH points into {path.parent}, which does not exist.")
+    try:  # DuckDB writes its log beside the file: a folder it cannot write fails the first commit
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as exc:
+        raise BadInput(
+            f"cannot write in {path.parent} ({exc.strerror}), where the warehouse and its .wal "
+            "log live: make the folder writable for this user, or set DUCKDB_PATH to a file in "
+            "a folder you can write."
+        ) from None
     con = _open(path, read_only=False)
     # The loader needs little memory: without a limit DuckDB keeps every block it wrote or
     # read cached, and a load's memory grows with the warehouse (measured: 750 MiB after 200
@@ -61,7 +72,7 @@ def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
             holder = f" (process {pid.group(1)})" if pid else ""
             raise BadInput(
                 f"the warehouse {path} is open in another process{holder}: close it (a dbt run, "
-                "a BI tool or a duckdb shell) and run again. Nothing was changed."
+                "a BI tool or a duckdb shell) and run again; nothing was changed."
             ) from None
         raise BadInput(f"cannot open the warehouse {path}: {text.splitlines()[0]}") from None
     except duckdb.Error as exc:  # not a DuckDB file, a newer storage version, ...
@@ -106,6 +117,20 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         with contextlib.suppress(duckdb.TransactionException):
             con.execute("rollback")
         raise
+
+
+def disk_full(exc: BaseException | None) -> bool:
+    """Whether `exc`, or an error it was raised from or while handling, is a full disk: DuckDB
+    writing the warehouse or its log, or the loader writing its spool."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return True
+        if isinstance(exc, duckdb.Error) and "No space left on device" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def new_run_id() -> str:

@@ -6,13 +6,22 @@
         {%- set day = run_started_at.astimezone(modules.pytz.utc).strftime('%Y-%m-%d') -%}
     {%- else -%}
         {%- set day = configured | string | trim -%}
-        {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', day) -%}
+        {#- a real day (not 2024-02-30), checked without strptime, whose error names no fix -#}
+        {%- set parts = (day ~ '--').split('-')[:3] | map('int', -1) | list -%}
+        {%- set valid = modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', day)
+            and parts[0] >= 1 and 1 <= parts[1] <= 12 and parts[2] >= 1 -%}
+        {%- if valid and parts[1] < 12 -%}
+            {%- set next_month = modules.datetime.date(parts[0], parts[1] + 1, 1) -%}
+            {%- set valid = parts[2] <= (next_month - modules.datetime.timedelta(days=1)).day -%}
+        {%- elif valid -%}
+            {%- set valid = parts[2] <= 31 -%}
+        {%- endif -%}
+        {%- if not valid -%}
             {{ exceptions.raise_compiler_error(
                 "var as_of_date must be a date written YYYY-MM-DD (or null for today), got '"
-                ~ day ~ "'. Example: dbt build --vars '{as_of_date: \"2024-06-30\"}'"
+                ~ day ~ "': write e.g. dbt build --vars '{as_of_date: \"2024-06-30\"}'"
             ) }}
         {%- endif -%}
-        {%- set _ = modules.datetime.datetime.strptime(day, '%Y-%m-%d') -%}
     {%- endif -%}
     cast('{{ day }}' as date)
 {%- endmacro -%}

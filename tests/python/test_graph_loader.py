@@ -12,9 +12,8 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -253,43 +252,6 @@ def test_malformed_records_are_landed_or_kept_and_counted(env, graph_emulator, s
     assert set(query(env, "select _mailbox_id, id from raw_graph.messages")) == everything_else
 
 
-def test_killed_run_resumes_without_loss_or_duplicates(env, graph_emulator, synthetic_org):
-    graph_emulator.faults.latency_ms = 60
-    child = subprocess.Popen(
-        [sys.executable, "-m", "loaders", "graph", "--group", "sales@contoso.com",
-         "--as-of", AS_OF.isoformat(), "--no-progress", "--workers", "2"],
-        cwd=ROOT, env=dict(os.environ), stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while len(graph_emulator.requests.matching("/messages/delta", 200)) < 12:
-        assert time.monotonic() < deadline and child.poll() is None
-        time.sleep(0.05)
-    time.sleep(0.3)  # let the writer commit a batch or two (it takes what has queued)
-    assert child.poll() is None, "the load ended before it could be killed"
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    left = list(Path(tempfile.gettempdir()).glob(f"graph-spool-{child.pid}-*"))
-    assert left  # what SIGKILL leaves: the next start sweeps it
-    partial = query(env, "select count(*) from raw_graph.messages")[0][0]
-    resumable = query(env, "select count(*) from raw_loader.graph_sync_state "
-                           "where next_link is not null or delta_link is not null")[0][0]
-    assert partial > 0 and resumable > 0
-
-    graph_emulator.faults.latency_ms = 0
-    assert load() == 0
-    assert not any(folder.exists() for folder in left)
-    # the killed run is told apart from one that finished: interrupted, and how far it got
-    (killed,) = query(env, "select status, records, error from raw_loader.load_runs "
-                           "where stream = 'run' and status <> 'succeeded'")
-    assert killed[0] == "interrupted" and killed[1] >= partial
-    assert "stopped without finishing (killed or crashed)" in killed[2]
-    assert query(env, "select count(*) from raw_loader.load_runs where stream = 'run' "
-                      "and status = 'succeeded'") == [(1,)]
-    landed = query(env, "select _mailbox_id, id from raw_graph.messages")
-    assert len(landed) == len(set(landed))
-    assert set(landed) == expected_messages(synthetic_org, selected_mailboxes(synthetic_org))
-
-
 def test_ctrl_c_stops_a_load_soon_and_the_next_run_resumes(env, graph_emulator, synthetic_org):
     """SIGINT mid-load: the loader stops within seconds (not after every mailbox), says so,
     exits 130, records the streams it stopped as cancelled; the next run completes."""
@@ -327,7 +289,6 @@ def test_ctrl_c_stops_a_load_soon_and_the_next_run_resumes(env, graph_emulator, 
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (["--mailbox", "not-an-address"], "not an email address"),
         (["--mailbox", "nobody@contoso.com", "--group", "sales@contoso.com"],
          "Graph knows no mailbox nobody@contoso.com"),
         (["--group", "no-such-group@contoso.com"], "Graph knows no group"),
@@ -337,18 +298,6 @@ def test_bad_selection_exits_2_with_a_sentence(env, graph_emulator, capsys, args
     code = main(["graph", *args, "--as-of", AS_OF.isoformat(), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and says in err and "Traceback" not in err
-
-
-def test_future_as_of_is_refused_and_lands_nothing(env, graph_emulator, capsys):
-    """A window ending after today would read nothing of its last days yet be stored as
-    read: refused, exit 2, one sentence, nothing landed or stored."""
-    future = (datetime.now(UTC).date() + timedelta(days=3)).isoformat()
-    with pytest.raises(SystemExit) as exit_:
-        main(["graph", "--group", "sales@contoso.com", "--as-of", future, "--no-progress"])
-    assert exit_.value.code == 2
-    error = capsys.readouterr().err
-    assert f"{future} is in the future" in error and "Traceback" not in error
-    assert not env.exists()
 
 
 def test_unreachable_graph_is_one_sentence_without_retry_noise(tmp_path):
