@@ -116,9 +116,7 @@ def loader_env(warehouse: Path, emulator: GraphEmulator | None = None) -> dict[s
            "PYTHONUNBUFFERED": "1"}
     env.pop("PARQUET_DIR", None)
     if emulator is not None:
-        env.update(GRAPH_API_URL=emulator.graph_url, GRAPH_LOGIN_URL=emulator.login_url,
-                   GRAPH_TENANT_ID=emulator.tenant_id, GRAPH_CLIENT_ID=emulator.client_id,
-                   GRAPH_CLIENT_SECRET=emulator.client_secret)
+        env.update(emulator.environment())
     return env
 
 
