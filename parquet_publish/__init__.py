@@ -50,7 +50,7 @@ def warehouse_in_use(warehouse: str, holder: str) -> str:
     """The sentence a dbt run gives when another process holds the warehouse."""
     return (
         f"The warehouse {warehouse} is in use by {holder}: a loader or another dbt run writes "
-        f"to it, or a tool keeps it open. Wait for it to finish or stop it, then run dbt again; "
+        f"to it, or a tool keeps it open: wait for it to finish or stop it, then run dbt again; "
         f"BI tools should read the Parquet copies in {parquet_dir(warehouse)} instead."
     )
 

@@ -24,7 +24,7 @@ a loader while dbt build holds the warehouse, or while another process reads it
 dbt build while a loader holds the warehouse (tested in test_parquet_publish.py)
     2  dbt's "Encountered an error: / Database Error / Runtime Error" lines, then "The
        warehouse W is in use by <program> (PID P): a loader or another dbt run writes to it,
-       or a tool keeps it open. Wait for it to finish or stop it, then run dbt again; BI tools
+       or a tool keeps it open: wait for it to finish or stop it, then run dbt again; BI tools
        should read the Parquet copies in <PARQUET_DIR> instead."
 429, 503 and 504 answers all along, tokens that die after 2 s
     0  the run's line, "... <n> requests (<k> retried) ...": everything landed, once

@@ -126,6 +126,8 @@ def test_dbt_while_another_process_holds_the_warehouse_says_so_in_a_sentence(
             in result.stdout) and f"(PID {holder.pid})" in result.stdout
     assert f"BI tools should read the Parquet copies in {tmp_path / 'bi'}" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+    said = next(line for line in result.stdout.splitlines() if "is in use by" in line)
+    assert said.rstrip().endswith("instead.") and said.count(". ") == 0  # one sentence
 
 
 def test_the_engine_replaces_a_file_whole_or_not_at_all(tmp_path):
