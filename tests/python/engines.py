@@ -105,10 +105,13 @@ class PostgresBuilds:
             return [column[0] for column in cursor.description], cursor.fetchall()
 
 
-def table(builds, name: str, full_refresh: bool = False) -> tuple[list[str], list[tuple]]:
+def table(builds, name: str, full_refresh: bool = False, where: str = "true",
+          ) -> tuple[list[str], list[tuple]]:
     """Every column of a table but `built_at` (when the build that wrote the row started: an
-    incremental build and a full refresh write the same rows at different times)."""
-    columns, rows = builds.query(f"select * from main.{name}", full_refresh=full_refresh)
+    incremental build and a full refresh write the same rows at different times), of the rows
+    `where` holds."""
+    columns, rows = builds.query(f"select * from main.{name} where {where}",
+                                 full_refresh=full_refresh)
     kept = [i for i, column in enumerate(columns) if column != "built_at"]
     return [columns[i] for i in kept], [tuple(row[i] for i in kept) for row in rows]
 
