@@ -85,22 +85,21 @@
     cast({{ dbt.date_trunc('week', date_expr) }} as date)
 {%- endmacro -%}
 
-{#- seconds_between(start_ts, end_ts) -> the seconds from one timestamp to another, as a
-    double (negative when end is before start; fractions of a second kept on DuckDB). -#}
+{#- seconds_between(start_ts, end_ts) -> the whole seconds from one timestamp to another, a
+    bigint: the second boundaries crossed, i.e. the difference of the two timestamps truncated
+    to the second (negative when end is before start), the same on every engine. -#}
 {%- macro seconds_between(start_ts, end_ts) -%}
-    {{ return(adapter.dispatch('seconds_between', 'account_engagement')(start_ts, end_ts)) }}
+    cast({{ dbt.datediff(start_ts, end_ts, 'second') }} as {{ dbt.type_bigint() }})
 {%- endmacro -%}
 
-{%- macro default__seconds_between(start_ts, end_ts) -%}
-    cast({{ dbt.datediff(start_ts, end_ts, 'second') }} as {{ type_double() }})
-{%- endmacro -%}
-
-{%- macro duckdb__seconds_between(start_ts, end_ts) -%}
-    (epoch({{ end_ts }}) - epoch({{ start_ts }}))
-{%- endmacro -%}
-
-{%- macro postgres__seconds_between(start_ts, end_ts) -%}
-    cast(extract(epoch from ({{ end_ts }} - {{ start_ts }})) as double precision)
+{#- exact_mean(whole_numbers, divisor) -> the mean of a whole-number expression (an integer
+    column: seconds), divided by `divisor` (a whole number: 60 for minutes), as a double; null
+    when every value is null. Sum and count are exact integers and the division is the only
+    rounding, so the result is the same bits whatever the order of the rows and on every
+    engine (a floating-point avg() depends on the order of its terms in its last bits). -#}
+{%- macro exact_mean(whole_numbers, divisor=1) -%}
+    cast(sum({{ whole_numbers }}) as {{ type_double() }})
+    / nullif(cast({{ divisor }} * count({{ whole_numbers }}) as {{ type_double() }}), 0)
 {%- endmacro -%}
 
 {#-
@@ -184,7 +183,7 @@
 {%- endmacro -%}
 
 {#- type_double() -> the warehouse's 8-byte floating-point type (dbt.type_float() is 4 bytes on
-    DuckDB): the type of the averages of the marts. -#}
+    DuckDB): the type of the averages of the marts (exact_mean). -#}
 {%- macro type_double() -%}
     {{ return(adapter.dispatch('type_double', 'account_engagement')()) }}
 {%- endmacro -%}

@@ -33,9 +33,10 @@ final as (
         cast(attribute_order as {{ dbt.type_int() }}) as "AttributeOrder",
         cast(accounts_with_value as {{ dbt.type_int() }}) as "AccountsWithValue",
         cast(accounts_sent as {{ dbt.type_int() }}) as "AccountsSent",
-        cast(
-            1.0 * accounts_with_value / accounts_sent as {{ type_double() }}
-        ) as "Coverage"
+        -- one division of two doubles holding whole numbers: the same bits on every engine (a
+        -- decimal division first, `1.0 * a / b`, rounds to each engine's own scale)
+        cast(accounts_with_value as {{ type_double() }})
+        / cast(accounts_sent as {{ type_double() }}) as "Coverage"
     from coverage
     -- empty while nothing was sent to Leadspace (and after `remove leadspace`)
     where accounts_sent > 0

@@ -61,7 +61,8 @@ final as (
         sent_at,
         sent_date,
         question_sent_at,
-        {{ seconds_between('question_sent_at', 'sent_at') }} / 3600.0 as reply_hours
+        -- whole seconds: int_account_period_figures averages them exactly (exact_mean)
+        {{ seconds_between('question_sent_at', 'sent_at') }} as reply_seconds
     from pairs
 
 )

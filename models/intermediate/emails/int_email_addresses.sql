@@ -9,13 +9,17 @@
 }}
 
 {#- Rebuilt by whole days (docs/incremental_models.md): a build rewrites every row of the
-    days int_email_copies rewrote since this model's last build; each rebuilt day also gets
-    one day row (no address). It holds no account, so a CRM change never rebuilds it. -#}
+    days int_email_copies rewrote since this model's last build (each row of its latest build
+    is newer than every row here), those it emptied after `remove graph` included; each
+    rebuilt day also gets one day row (no address). It holds no account, so a CRM change never
+    rebuilds it. -#}
 with
 
 rebuilt_days as (
 
-    -- the days this build writes, with the latest landing of each (int_email_copies' day rows)
+    -- the days this build writes, with the latest landing of each (int_email_copies' day rows;
+    -- none on a day emptied by `remove graph`, whose day row has no landing: a filter on the
+    -- landing would never see it)
     select
         sent_date,
         loaded_at
@@ -23,7 +27,7 @@ rebuilt_days as (
     where
         mailbox_id is null
         {%- if is_incremental() %}
-        and {{ landed_since_last_build() }}
+        and {{ rewritten_since_last_build() }}
         {%- endif %}
 
 ),

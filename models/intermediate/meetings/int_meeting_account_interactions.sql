@@ -44,7 +44,7 @@ final as (
         account_sides.account_id,
         meetings.start_at_utc,
         meetings.start_date,
-        meetings.duration_minutes,
+        meetings.duration_seconds,
         -- to the account: organized by an org address; from the account: by one of its own
         org_sides.is_organized_by_org as is_to_account,
         account_sides.is_organized_by_account as is_from_account,

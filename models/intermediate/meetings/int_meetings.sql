@@ -35,10 +35,11 @@ final as (
         start_at_utc,
         end_at_utc,
         cast(start_at_utc as date) as start_date,
+        -- whole seconds: int_account_period_figures averages them exactly (exact_mean)
         case
             when end_at_utc >= start_at_utc
-                then {{ seconds_between('start_at_utc', 'end_at_utc') }} / 60.0
-        end as duration_minutes,
+                then {{ seconds_between('start_at_utc', 'end_at_utc') }}
+        end as duration_seconds,
         organizer_address,
         copies
     from occurrences

@@ -10,8 +10,9 @@
 
 {#- Rebuilt by whole periods (docs/incremental_models.md): a build recounts every calendar
     month and ISO week holding a day int_account_email_people_days rewrote since this model's
-    last build (each day of its latest build is newer than every row here), and gives each of
-    them one period row (no account), so that a period whose people are all gone is still
+    last build (each day of its latest build is newer than every row here; every day while this
+    model holds no row, as after a first build before any mail landed), and gives each of them
+    one period row (no account), so that a period whose people are all gone is still
     replaced. -#}
 
 {#- the first day of the calendar month and of the ISO week holding a day -#}
@@ -27,7 +28,7 @@ rebuilt_days as (
     select distinct activity_date
     from {{ ref('int_account_email_people_days') }}
     {%- if is_incremental() %}
-    where built_at > (select max(built.built_at) as last_build from {{ this }} as built)
+    where {{ rewritten_since_last_build() }}
     {%- endif %}
 
 ),

@@ -133,7 +133,7 @@ period_meetings as (
         meeting_interactions.meeting_id,
         meeting_interactions.is_to_account,
         meeting_interactions.is_from_account,
-        meeting_interactions.duration_minutes,
+        meeting_interactions.duration_seconds,
         meeting_interactions.start_date
     from meeting_interactions
     inner join periods
@@ -149,7 +149,9 @@ meeting_figures as (
         period_start,
         sum(case when is_to_account then 1 else 0 end) as meetings_to_account,
         sum(case when is_from_account then 1 else 0 end) as meetings_from_account,
-        avg(duration_minutes) as average_meeting_minutes,
+        -- exact sums of whole seconds, one division: the same figure whatever the order of
+        -- the rows (a floating-point avg() is not)
+        {{ exact_mean('duration_seconds', 60) }} as average_meeting_minutes,
         max(start_date) as last_meeting_date_in_period
     from period_meetings
     group by
@@ -290,7 +292,7 @@ reply_figures as (
         email_replies.account_id,
         periods.aggregation_level,
         periods.period_start,
-        avg(email_replies.reply_hours) as average_reply_hours
+        {{ exact_mean('email_replies.reply_seconds', 3600) }} as average_reply_hours
     from email_replies
     inner join periods
         on email_replies.sent_date between periods.period_start and periods.period_end
