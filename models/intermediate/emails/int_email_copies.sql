@@ -38,7 +38,8 @@ rebuilt_days as (
 
         union all
 
-        -- after `remove graph` (raw rows go only then), every day this table holds, emptied
+        -- after `remove graph` (raw rows go only then; a new load may have followed it), every
+        -- day this table holds, emptied: no landed copy is older than this table's last build
         select
             sent_date,
             cast(null as {{ dbt.type_timestamp() }}) as loaded_at
@@ -46,7 +47,9 @@ rebuilt_days as (
         where
             mailbox_id is null
             and not exists (
-                select 1 as any_message from {{ ref('stg_graph__messages') }}
+                select 1 as copy_kept_from_before
+                from {{ ref('stg_graph__messages') }} as landed
+                where not {{ landed_since_last_build('landed.loaded_at') }}
             )
         {%- endif %}
     ) as landings
@@ -108,7 +111,7 @@ final as (
     union all
 
     -- the copies this table holds on the rebuilt days that did not land again (none after
-    -- `remove graph`)
+    -- `remove graph`, whatever landed since)
     select
         held.sent_date,
         held.mailbox_id,
@@ -133,7 +136,11 @@ final as (
                 and landed.message_id = held.message_id
                 and {{ landed_since_last_build('landed.loaded_at') }}
         )
-        and exists (select 1 as any_message from {{ ref('stg_graph__messages') }})
+        and exists (
+            select 1 as copy_kept_from_before
+            from {{ ref('stg_graph__messages') }} as landed
+            where not {{ landed_since_last_build('landed.loaded_at') }}
+        )
     {%- endif %}
 
     union all
