@@ -77,7 +77,6 @@ leadspace --map with three optional fields (website, location, phone)
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import shutil
@@ -247,13 +246,9 @@ def office_differences(left: tuple[list[str], dict], right: tuple[list[str], dic
     found = []
     for key, row in rows.items():
         for column, a, b in zip(columns, row, other_rows[key], strict=True):
-            # Issue 16: the averages are summed in the order the rows landed, so the same data
-            # may differ in the last bits of a float; compared to 1e-9 relative until the
-            # models publish them at a fixed precision (then they are equal, as every cell).
-            if isinstance(a, float) and isinstance(b, float):
-                same = math.isclose(a, b, rel_tol=1e-9)
-            else:
-                same = a == b
+            # every cell exactly, the averages too: they are exact means of whole seconds,
+            # the same bits whatever order the rows landed in (test_landing_order.py)
+            same = a == b
             if not same:
                 found.append(f"{key} {column}: {a!r} != {b!r}")
     return found
