@@ -215,6 +215,9 @@ def _dispatch(args: argparse.Namespace) -> int:
                   "filled, so that dbt's next build does not pay for it)...", file=sys.stderr)
         try:
             compact(con)
+        except duckdb.InterruptException:
+            # Ctrl+C while compacting (DuckDB stops the statement): the load itself is complete
+            raise KeyboardInterrupt from None
         except duckdb.Error as exc:
             # what was landed is committed: a failed compaction costs time, not data
             print(

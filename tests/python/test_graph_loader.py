@@ -255,14 +255,16 @@ def test_malformed_records_are_landed_or_kept_and_counted(env, graph_emulator, s
 def test_ctrl_c_stops_a_load_soon_and_the_next_run_resumes(env, graph_emulator, synthetic_org):
     """SIGINT mid-load: the loader stops within seconds (not after every mailbox), says so,
     exits 130, records the streams it stopped as cancelled; the next run completes."""
-    graph_emulator.faults.latency_ms = 150
+    graph_emulator.faults.latency_ms = 300
     child = subprocess.Popen(
         [sys.executable, "-m", "loaders", "graph", "--group", "sales@contoso.com",
          "--as-of", AS_OF.isoformat(), "--no-progress", "--workers", "2"],
         cwd=ROOT, env=dict(os.environ), stderr=subprocess.PIPE, text=True,
     )
     deadline = time.monotonic() + 60
-    while len(graph_emulator.requests.matching("/messages/delta", 200)) < 6:
+    # early in the load: 2 of 6 mailboxes at a time, each with its folders still to read (a
+    # later signal could find every stream done and the loader compacting: see below)
+    while len(graph_emulator.requests.matching("/messages/delta", 200)) < 2:
         assert time.monotonic() < deadline and child.poll() is None
         time.sleep(0.05)
     served = len(graph_emulator.requests)
@@ -432,3 +434,21 @@ def test_window_is_the_dbt_projects_window_days(tmp_path, monkeypatch):
             settings.window_days()
     finally:
         settings.window_days.cache_clear()
+
+
+def test_ctrl_c_while_compacting_exits_130_with_the_load_kept(env, graph_emulator, monkeypatch,
+                                                              capsys):
+    """Ctrl+C after the last page, while the raw tables are compacted: DuckDB stops the
+    statement with its InterruptException; the loader says it was interrupted, exits 130."""
+    import duckdb as duckdb_module
+
+    from loaders import cli
+
+    def interrupted(con):
+        raise duckdb_module.InterruptException("INTERRUPT Error: Interrupted!")
+
+    monkeypatch.setattr(cli, "compact", interrupted)
+    assert load() == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "interrupted: what was landed stays; run again to resume.")
+    assert query(env, "select count(*) from raw_graph.messages")[0][0] > 0
