@@ -260,6 +260,9 @@ def test_ctrl_c_stops_a_load_soon_and_the_next_run_resumes(env, graph_emulator, 
         [sys.executable, "-m", "loaders", "graph", "--group", "sales@contoso.com",
          "--as-of", AS_OF.isoformat(), "--no-progress", "--workers", "2"],
         cwd=ROOT, env=dict(os.environ), stderr=subprocess.PIPE, text=True,
+        # as from a terminal: a shell without job control starts its background jobs (a CI
+        # runner's, say) with SIGINT ignored, which the child would inherit and never see
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     # early in the load: 2 of 6 mailboxes at a time, each with its folders still to read (a
