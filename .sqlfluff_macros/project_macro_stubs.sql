@@ -51,10 +51,6 @@
     unnest({{ list_expr }})
 {%- endmacro %}
 
-{% macro rewritten_since_last_build(built_at='built_at') -%}
-    {{ built_at }} > current_timestamp
-{%- endmacro %}
-
-{% macro landed_since_last_build(loaded_at='loaded_at') -%}
-    {{ loaded_at }} > current_timestamp
+{% macro since_last_build(column) -%}
+    {{ column }} > current_timestamp
 {%- endmacro %}

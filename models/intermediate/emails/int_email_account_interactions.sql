@@ -42,7 +42,7 @@ rebuilt_days as (
     where
         day_rows.internet_message_id is null
         {%- if is_incremental() %}
-        and ({{ landed_since_last_build('day_rows.loaded_at') }} or address_rules.have_changed)
+        and ({{ since_last_build('day_rows.loaded_at') }} or address_rules.have_changed)
         {%- endif %}
     group by day_rows.sent_date
 

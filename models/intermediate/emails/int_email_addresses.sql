@@ -27,7 +27,7 @@ rebuilt_days as (
     where
         mailbox_id is null
         {%- if is_incremental() %}
-        and {{ rewritten_since_last_build() }}
+        and {{ since_last_build('built_at') }}
         {%- endif %}
 
 ),

@@ -32,7 +32,7 @@ rebuilt_days as (
         where
             sent_date is not null
             {%- if is_incremental() %}
-            and {{ landed_since_last_build() }}
+            and {{ since_last_build('loaded_at') }}
             {%- endif %}
         {%- if is_incremental() %}
 
@@ -49,7 +49,7 @@ rebuilt_days as (
             and not exists (
                 select 1 as copy_kept_from_before
                 from {{ ref('stg_graph__messages') }} as landed
-                where not {{ landed_since_last_build('landed.loaded_at') }}
+                where not {{ since_last_build('landed.loaded_at') }}
             )
         {%- endif %}
     ) as landings
@@ -92,7 +92,7 @@ landed_copies as (
     where
         landed.sent_date is not null
         {%- if is_incremental() %}
-        and {{ landed_since_last_build('landed.loaded_at') }}
+        and {{ since_last_build('landed.loaded_at') }}
         {%- endif %}
         and not landed.is_removed
         and not landed.is_draft
@@ -134,12 +134,12 @@ final as (
             where
                 landed.mailbox_id = held.mailbox_id
                 and landed.message_id = held.message_id
-                and {{ landed_since_last_build('landed.loaded_at') }}
+                and {{ since_last_build('landed.loaded_at') }}
         )
         and exists (
             select 1 as copy_kept_from_before
             from {{ ref('stg_graph__messages') }} as landed
-            where not {{ landed_since_last_build('landed.loaded_at') }}
+            where not {{ since_last_build('landed.loaded_at') }}
         )
     {%- endif %}
 

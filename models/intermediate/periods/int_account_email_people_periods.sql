@@ -28,7 +28,7 @@ rebuilt_days as (
     select distinct activity_date
     from {{ ref('int_account_email_people_days') }}
     {%- if is_incremental() %}
-    where {{ rewritten_since_last_build() }}
+    where {{ since_last_build('built_at') }}
     {%- endif %}
 
 ),
