@@ -68,19 +68,36 @@ class Run:
     requests: int  # as the run's summary line counts them
 
 
+# A child's max RSS (ru_maxrss) starts at its parent's: the child shares the parent's memory
+# until it execs, and Linux carries that high-water mark over the exec. This process grows to
+# ~800 MiB (DuckDB's ingest in `_duckdb_limit`), which every later run reported as its own
+# peak (the 200-mailbox load: 801 MiB, against 500-530 MiB sampled from /proc). So each run is
+# started by a small launcher, which reports the run's own wall time, CPU time and peak.
+_LAUNCHER = """
+import os, subprocess, sys, time
+started = time.perf_counter()
+process = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(process.pid, 0)
+seconds = time.perf_counter() - started
+with open(sys.argv[1], "w") as report:
+    report.write(f"{seconds} {usage.ru_utime + usage.ru_stime} {usage.ru_maxrss}")
+sys.exit(0 if os.waitstatus_to_exitcode(status) == 0 else 1)
+"""
+
+
 def _timed(cmd: list[str], env: dict[str, str]) -> Run:
-    started = time.perf_counter()
-    process = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
-                               text=True)
-    output = process.stdout.read() if process.stdout else ""
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    print(output, end="")
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"bench: {' '.join(cmd[2:5])} failed")
+    with tempfile.NamedTemporaryFile("r", prefix="bench-run-") as report:
+        process = subprocess.Popen([sys.executable, "-c", _LAUNCHER, report.name, *cmd],
+                                   cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, text=True)
+        output = process.stdout.read() if process.stdout else ""
+        failed = process.wait() != 0
+        print(output, end="")
+        if failed:
+            raise SystemExit(f"bench: {' '.join(cmd[2:5])} failed")
+        seconds, cpu_seconds, peak_kib = report.read().split()
     counted = re.search(r"([\d,]+) requests", output)
     requests = int(counted.group(1).replace(",", "")) if counted else 0
-    return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, requests)
+    return Run(float(seconds), float(cpu_seconds), int(peak_kib), requests)
 
 
 def _load(env: dict[str, str], groups: list[str], as_of: str, fetch_only: bool = False,
