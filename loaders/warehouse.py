@@ -19,6 +19,17 @@ from loaders.schema import LOADER_SCHEMA, RAW_DDL
 
 _LOCK_PID = re.compile(r"PID (\d+)")
 
+# DuckDB's memory_limit while a loader writes (DUCKDB_MEMORY_LIMIT, dbt's setting, wins).
+# A Graph load's memory is the pages waiting for the writer (bounded by the workers and the
+# writer's queue, not by the mailboxes: ~150 MiB of Python heap with the interpreter) plus
+# what DuckDB holds, and DuckDB fills its limit as the warehouse grows: the rows committed
+# since the last checkpoint, the cached blocks of the raw tables that each batch's delete
+# scans, and the row groups a checkpoint rewrites. So the limit sets the peak. Max RSS at 50 /
+# 200 / 400 mailboxes (`make bench`'s org): 537 / 663 / 710 MiB at 512MB; 427 / 508 / 530
+# MiB at 256MB, as fast (DuckDB spills to its temp folder what does not fit). At 192MB the
+# JSON reader ran out of memory: keep the headroom.
+LOADER_MEMORY_LIMIT = "256MB"
+
 
 def connect(path: Path) -> duckdb.DuckDBPyConnection:
     """Open the warehouse for writing, creating the raw tables if needed.
@@ -38,10 +49,8 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
             "a folder you can write."
         ) from None
     con = _open(path, read_only=False)
-    # The loader needs little memory: without a limit DuckDB keeps every block it wrote or
-    # read cached, and a load's memory grows with the warehouse (measured: 750 MiB after 200
-    # mailboxes at 4GB, 590 MiB at 512MB, as fast). DUCKDB_MEMORY_LIMIT, dbt's setting, wins.
-    con.execute("set memory_limit = ?", [os.environ.get("DUCKDB_MEMORY_LIMIT") or "512MB"])
+    con.execute("set memory_limit = ?",
+                [os.environ.get("DUCKDB_MEMORY_LIMIT") or LOADER_MEMORY_LIMIT])
     # The loader reports its own progress (loaders/progress.py); DuckDB's bar would cut in.
     con.execute("set enable_progress_bar = false")
     for statement in RAW_DDL:
