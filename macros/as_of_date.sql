@@ -7,16 +7,11 @@
     {%- else -%}
         {%- set day = configured | string | trim -%}
         {#- a real day (not 2024-02-30), checked without strptime, whose error names no fix -#}
-        {%- set parts = (day ~ '--').split('-')[:3] | map('int', -1) | list -%}
-        {%- set valid = modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', day)
-            and parts[0] >= 1 and 1 <= parts[1] <= 12 and parts[2] >= 1 -%}
-        {%- if valid and parts[1] < 12 -%}
-            {%- set next_month = modules.datetime.date(parts[0], parts[1] + 1, 1) -%}
-            {%- set valid = parts[2] <= (next_month - modules.datetime.timedelta(days=1)).day -%}
-        {%- elif valid -%}
-            {%- set valid = parts[2] <= 31 -%}
-        {%- endif -%}
-        {%- if not valid -%}
+        {%- set year, month, day_of_month = (day ~ '--').split('-')[:3] | map('int', 0) | list -%}
+        {%- set leap = (year % 4 == 0 and year % 100 != 0) or year % 400 == 0 -%}
+        {%- set month_days = [31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] -%}
+        {%- if not (modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', day) and year >= 1
+                    and 1 <= month <= 12 and 1 <= day_of_month <= month_days[month - 1]) -%}
             {{ exceptions.raise_compiler_error(
                 "var as_of_date must be a date written YYYY-MM-DD (or null for today), got '"
                 ~ day ~ "': write e.g. dbt build --vars '{as_of_date: \"2024-06-30\"}'"
