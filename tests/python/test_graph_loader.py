@@ -203,7 +203,7 @@ def test_throttling_outages_empty_pages_and_token_expiry_lose_nothing(
     faults.unavailable_every = 13
     faults.gateway_timeout_every = 29
     faults.empty_pages_every = 3
-    faults.token_ttl_seconds = 2  # tokens die after 2 s (the loader renews on 401)
+    faults.token_ttl_seconds = 4  # tokens die after 4 s (the loader renews on 401)
     assert load() == 0
 
     mailboxes = selected_mailboxes(synthetic_org)
