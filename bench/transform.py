@@ -270,17 +270,25 @@ def the_limit(path: Path) -> float:
         return time.perf_counter() - started
 
 
+def land_org(con: duckdb.DuckDBPyConnection, first_day: date, days: int, mailboxes: int,
+             messages_per_mailbox: int, accounts: int, contacts: int) -> None:
+    """Into an empty warehouse: the raw tables, the org's users and CRM (land_reference), and
+    `days` days of mail and meetings from `first_day` (land_days)."""
+    for statement in RAW_DDL:
+        con.execute(statement)
+    land_reference(con, mailboxes, accounts, contacts)
+    land_days(con, first_day, days, mailboxes, messages_per_mailbox, contacts, accounts,
+              salt=1000)
+
+
 def land_year(path: Path, mailboxes: int, messages_per_mailbox: int, accounts: int,
               contacts: int, as_of: date) -> None:
     """A fresh warehouse with the raw tables and one year ending on `as_of`."""
     with _connect(path) as con:
         con.execute("set memory_limit = ?",
                     [os.environ.get("DUCKDB_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT])
-        for statement in RAW_DDL:
-            con.execute(statement)
-        land_reference(con, mailboxes, accounts, contacts)
-        land_days(con, as_of - timedelta(days=364), 365, mailboxes, messages_per_mailbox,
-                  contacts, accounts, salt=1000)
+        land_org(con, as_of - timedelta(days=364), 365, mailboxes, messages_per_mailbox,
+                 accounts, contacts)
         compact(con)  # as the loader leaves its raw tables (loaders/warehouse.py)
 
 

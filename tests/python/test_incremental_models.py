@@ -27,7 +27,7 @@ import duckdb
 import pytest
 from engines import DuckDBBuilds, PostgresBuilds, differences, table
 
-from bench.transform import land_days, land_reference
+from bench.transform import land_days, land_org, land_reference
 from loaders.landing import remove_graph
 from loaders.schema import CRM_SCHEMA, GRAPH_SCHEMA, RAW_DDL
 
@@ -119,11 +119,8 @@ def _land_changes(path: Path) -> None:
 def builds(request: pytest.FixtureRequest, tmp_path: Path):
     warehouse = tmp_path / "incremental.duckdb"
     with duckdb.connect(str(warehouse)) as con:
-        for statement in RAW_DDL:
-            con.execute(statement)
-        land_reference(con, MAILBOXES, ACCOUNTS, CONTACTS)
-        land_days(con, AS_OF - timedelta(days=364), 365, MAILBOXES, PER_MAILBOX, CONTACTS,
-                  ACCOUNTS, salt=1000)
+        land_org(con, AS_OF - timedelta(days=364), 365, MAILBOXES, PER_MAILBOX, ACCOUNTS,
+                 CONTACTS)
     if request.param == "duckdb":
         return DuckDBBuilds(tmp_path, warehouse)
     return PostgresBuilds(tmp_path, warehouse, request.getfixturevalue("postgres_server"),
@@ -271,11 +268,8 @@ def _small_built_organisation(tmp_path: Path) -> DuckDBBuilds:
     """A month of mail of the small organisation, built on DuckDB as of AS_OF."""
     builds = DuckDBBuilds(tmp_path, tmp_path / "warehouse.duckdb")
     with duckdb.connect(str(builds.warehouse)) as con:
-        for statement in RAW_DDL:
-            con.execute(statement)
-        land_reference(con, MAILBOXES, ACCOUNTS, CONTACTS)
-        land_days(con, AS_OF - timedelta(days=29), 30, MAILBOXES, PER_MAILBOX // 10,
-                  CONTACTS, ACCOUNTS, salt=1000)
+        land_org(con, AS_OF - timedelta(days=29), 30, MAILBOXES, PER_MAILBOX // 10, ACCOUNTS,
+                 CONTACTS)
     builds.build(AS_OF)
     return builds
 

@@ -24,8 +24,8 @@ from pathlib import Path
 import duckdb
 from engines import DuckDBBuilds, table
 
-from bench.transform import land_days, land_reference
-from loaders.schema import GRAPH_SCHEMA, RAW_DDL
+from bench.transform import land_org
+from loaders.schema import GRAPH_SCHEMA
 
 AS_OF = date(2026, 6, 30)
 MAILBOXES, ACCOUNTS, CONTACTS = 8, 4, 16
@@ -37,11 +37,8 @@ def _land_week(path: Path) -> None:
     """A week of mail and meetings; every org email to a contact answered by the contact
     seconds to hours later; 16 times the meetings, each ending seconds past the minute."""
     with duckdb.connect(str(path)) as con:
-        for statement in RAW_DDL:
-            con.execute(statement)
-        land_reference(con, MAILBOXES, ACCOUNTS, CONTACTS)
-        land_days(con, AS_OF - timedelta(days=6), 7, MAILBOXES, PER_MAILBOX, CONTACTS,
-                  ACCOUNTS, salt=1000)
+        land_org(con, AS_OF - timedelta(days=6), 7, MAILBOXES, PER_MAILBOX, ACCOUNTS,
+                 CONTACTS)
         messages, events = f"{GRAPH_SCHEMA}.messages", f"{GRAPH_SCHEMA}.events"
         con.execute(f"""insert into {messages}
             select * replace (
