@@ -78,10 +78,6 @@
     date_trunc('week', ...) is the ISO (Monday) week on DuckDB, Postgres, Spark/Databricks,
     Redshift and Trino. -#}
 {%- macro iso_week_start(date_expr) -%}
-    {{ return(adapter.dispatch('iso_week_start', 'account_engagement')(date_expr)) }}
-{%- endmacro -%}
-
-{%- macro default__iso_week_start(date_expr) -%}
     cast({{ dbt.date_trunc('week', date_expr) }} as date)
 {%- endmacro -%}
 

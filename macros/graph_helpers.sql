@@ -78,7 +78,7 @@
 {%- endmacro -%}
 
 {%- macro default__explode_list(list_expr) -%}
-    {#- Postgres and DuckDB: unnest() in the select list; Spark/Databricks: explode() -#}
+    {#- DuckDB: unnest() in the select list (Postgres and Spark have their own) -#}
     unnest({{ list_expr }})
 {%- endmacro -%}
 
@@ -224,7 +224,8 @@
 {%- macro default__to_utc(datetime_string, time_zone, iana_zone) -%}
     {#- Spark: the wall time (parsed as if UTC) moved from its zone to UTC -#}
     case
-        when {{ is_utc_zone(time_zone) }} or trim({{ datetime_string }}) rlike {{ graph_zone_pattern() }}
+        when {{ is_utc_zone(time_zone) }}
+            or trim({{ datetime_string }}) rlike {{ graph_zone_pattern() }}
             then {{ parse_graph_datetime(datetime_string) }}
         else cast(to_utc_timestamp({{ parse_graph_datetime(datetime_string) }}, {{ iana_zone }})
             as timestamp)

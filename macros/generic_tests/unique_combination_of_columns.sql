@@ -1,8 +1,7 @@
 {#-
     Generic test: the combination of `combination_of_columns` is unique in `model` (null values
     compare as equal, as `group by` does; the names are quoted, so `AccountId` keeps its case).
-    Fails with one row per repeated combination and its
-    count. dbt's `where` config restricts the rows checked.
+    Fails with one row per repeated combination and its count; dbt's `where` restricts the rows.
 
     models:
       - name: int_email_participants

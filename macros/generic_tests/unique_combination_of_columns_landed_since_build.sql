@@ -4,10 +4,8 @@
     model, combination_of_columns, built_model
 ) -%}
     {%- set quoted = [] -%}
-    {%- set matched = [] -%}
     {%- for column in combination_of_columns -%}
         {%- do quoted.append(adapter.quote(column)) -%}
-        {%- do matched.append('landed.' ~ adapter.quote(column) ~ ' = held.' ~ adapter.quote(column)) -%}
     {%- endfor %}
 -- a combination landed twice since the last build (in a full build: any repeated one)
 select {{ quoted | join(', ') }}, count(*) as n_records
@@ -28,8 +26,10 @@ where
         select 1 as landed_again
         from (select * from {{ model }}) as landed
         where
-            {{ matched | join(' and ') }}
-            and {{ landed_since_build_of(built_model, 'landed.loaded_at') }}
+            {%- for column in quoted %}
+            landed.{{ column }} = held.{{ column }} and
+            {%- endfor %}
+            {{ landed_since_build_of(built_model, 'landed.loaded_at') }}
             and exists (
                 select 1 as held_before
                 from {{ model }}
