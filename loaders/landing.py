@@ -28,7 +28,14 @@ from pathlib import Path
 import duckdb
 import orjson
 
-from loaders.schema import EVENT_FIELDS, GRAPH_SCHEMA, LOADER_SCHEMA, MESSAGE_FIELDS, REMOVED
+from loaders.schema import (
+    EVENT_FIELDS,
+    GRAPH_SCHEMA,
+    LOADER_SCHEMA,
+    MESSAGE_FIELDS,
+    RAW_DDL,
+    REMOVED,
+)
 from loaders.warehouse import insert_rows, record_runs, run_row, transaction, utc_now
 
 log = logging.getLogger(__name__)
@@ -37,6 +44,13 @@ MESSAGE_COLUMNS = ", ".join(f'"{name}"' for name in MESSAGE_FIELDS)
 EVENT_COLUMNS = ", ".join(f'"{name}"' for name in EVENT_FIELDS)
 # the write-ahead log a load lets grow before DuckDB checkpoints (start())
 CHECKPOINT_THRESHOLD = "256MB"
+# Stored message copies a load replaces or flags removed between two checkpoints. DuckDB keeps
+# the part of the table around each deleted row in memory until the next checkpoint: in a
+# 75 M-copy warehouse, one delete of 8,000 copies scattered over the year needs more than the
+# loader's 256MB, and 20,000 replaced in small batches (a daily run of many mailboxes: read
+# flags, moves, deletions) ran out of memory with a checkpoint every 2,000, not every 1,000
+# (bench/replacing.py). A batch that would replace more is landed in halves.
+REPLACED_PER_CHECKPOINT = 1_000
 
 
 def _json_columns(fields: dict[str, str]) -> dict[str, str]:
@@ -118,6 +132,7 @@ class Lander:
         _sweep_spools()
         self._spool_dir = Path(tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-"))
         self._seq = 0
+        self._replaced = 0  # stored copies replaced or flagged removed since the last checkpoint
         self.stats: dict[tuple[str, str], StreamStats] = {}
         self.error: BaseException | None = None
 
@@ -329,20 +344,25 @@ class Lander:
             from page_owner as o left join incoming as i using (p)
             group by o.p"""
         ).fetchall()
+        replacing = self._find_stored()
+        if replacing > REPLACED_PER_CHECKPOINT and len(batch) > 1:
+            self._checkpoint()
+            half = len(batch) // 2
+            self._land_pages(batch[:half])
+            self._land_pages(batch[half:])
+            return
+        if self._replaced + replacing > REPLACED_PER_CHECKPOINT:
+            self._checkpoint()
+            self._find_stored()  # a checkpoint may move rows: their row ids again
         with transaction(con):
-            if any(removed for _, _, removed, _ in counts):
-                con.execute(
-                    f"""update {GRAPH_SCHEMA}.messages as t
-                    set _removed = true, _run_id = ?, _loaded_at = ?
-                    from incoming as i
-                    where i."@removed" is not null
-                      and t._mailbox_id = i._mailbox_id and t.id = i.id""",
-                    [self.run_id, now],
-                )
             con.execute(
-                f"""delete from {GRAPH_SCHEMA}.messages as t
-                using (select _mailbox_id, id from incoming where "@removed" is null) as i
-                where t._mailbox_id = i._mailbox_id and t.id = i.id"""
+                f"""update {GRAPH_SCHEMA}.messages set _removed = true, _run_id = ?, _loaded_at = ?
+                where rowid in (select row_id from stored where is_removal)""",
+                [self.run_id, now],
+            )
+            con.execute(
+                f"""delete from {GRAPH_SCHEMA}.messages
+                where rowid in (select row_id from stored where not is_removal)"""
             )
             con.execute(
                 f"""insert into {GRAPH_SCHEMA}.messages
@@ -354,6 +374,7 @@ class Lander:
                 [(batch[p].mailbox_id, batch[p].stream, rec, why) for p, rec, why in bad], now
             )
             self._save_checkpoints(batch, now)
+        self._replaced += replacing
         landed = 0
         for p, records, removed, malformed in counts:
             stats = self._stats(batch[p].mailbox_id, batch[p].stream)
@@ -365,6 +386,24 @@ class Lander:
         for p, _, _ in bad:
             self._stats(batch[p].mailbox_id, batch[p].stream).malformed += 1
         self._on_landed(landed)
+
+    def _find_stored(self) -> int:
+        """Into temp table `stored`: the row ids of the stored copies that the records of temp
+        table `incoming` replace (a new version) or flag removed (one scan); their number."""
+        self._con.execute(
+            f"""create or replace temp table stored as
+            select distinct t.rowid as row_id, i."@removed" is not null as is_removal
+            from {GRAPH_SCHEMA}.messages as t
+            join incoming as i on t._mailbox_id = i._mailbox_id and t.id = i.id"""
+        )
+        return self._con.execute("select count(distinct row_id) from stored").fetchone()[0]
+
+    def _checkpoint(self) -> None:
+        """Write what the load changed so far into the file (releasing the memory DuckDB holds
+        for the rows replaced since the last checkpoint)."""
+        if self._replaced:
+            self._con.execute("checkpoint")
+            self._replaced = 0
 
     def _land_snapshots(self, items: list[SnapshotItem]) -> None:
         """Replace the calendar of each mailbox in `items` with its snapshot: new and changed
@@ -502,8 +541,12 @@ def remove_graph(con: duckdb.DuckDBPyConnection) -> None:
     """`python -m loaders remove graph`: every landed Graph record, the sync state (the next
     load starts again from a full year) and the Graph runs, in one transaction."""
     with transaction(con):
+        # dropped and created empty, not emptied row by row: DuckDB holds memory for deleted rows
+        # until a checkpoint (a year of 2,500 mailboxes: gigabytes, past the loader's limit)
         for table in ("users", "mail_folders", "messages", "events", "malformed_records"):
-            con.execute(f"delete from {GRAPH_SCHEMA}.{table}")
+            con.execute(f"drop table {GRAPH_SCHEMA}.{table}")
+        for statement in RAW_DDL:
+            con.execute(statement)
         con.execute(f"delete from {LOADER_SCHEMA}.graph_sync_state")
         con.execute(f"delete from {LOADER_SCHEMA}.load_runs where source = 'graph'")
 
