@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -33,7 +34,13 @@ from loaders.settings import (
     SparkSettings,
     duckdb_path,
 )
-from loaders.warehouse import compact, connect, disk_full
+from loaders.warehouse import (
+    LOADER_MEMORY_LIMIT,
+    compact,
+    connect,
+    disk_full,
+    out_of_memory,
+)
 
 log = logging.getLogger("loaders")
 
@@ -153,6 +160,16 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: what was landed stays; run again to resume.", file=sys.stderr)
         return 130
     except Exception as exc:
+        if out_of_memory(exc):
+            limit = os.environ.get("DUCKDB_MEMORY_LIMIT") or LOADER_MEMORY_LIMIT
+            print(
+                f"error: DuckDB ran out of memory writing the warehouse {duckdb_path()} "
+                f"(memory_limit {limit}): set DUCKDB_MEMORY_LIMIT higher (e.g. 1GB) and run "
+                "again; what was landed before stays, and a Graph load resumes where it "
+                "stopped.",
+                file=sys.stderr,
+            )
+            return 1
         if not disk_full(exc):
             raise
         # each write is one transaction: the one that did not fit is rolled back whole

@@ -128,18 +128,29 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         raise
 
 
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    """`exc` and the errors it was raised from or while handling."""
+    chain: list[BaseException] = []
+    while exc is not None and all(exc is not seen for seen in chain):
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return chain
+
+
 def disk_full(exc: BaseException | None) -> bool:
     """Whether `exc`, or an error it was raised from or while handling, is a full disk: DuckDB
     writing the warehouse or its log, or the loader writing its spool."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            return True
-        if isinstance(exc, duckdb.Error) and "No space left on device" in str(exc):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
+    return any(
+        (isinstance(e, OSError) and e.errno == errno.ENOSPC)
+        or (isinstance(e, duckdb.Error) and "No space left on device" in str(e))
+        for e in _chain(exc)
+    )
+
+
+def out_of_memory(exc: BaseException | None) -> bool:
+    """Whether `exc`, or an error it was raised from or while handling, is DuckDB running out
+    of its memory_limit."""
+    return any(isinstance(e, duckdb.OutOfMemoryException) for e in _chain(exc))
 
 
 def new_run_id() -> str:

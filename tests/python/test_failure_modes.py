@@ -64,6 +64,10 @@ a full disk during a load (a tmpfs in a mount namespace of its own)
     1  "error: the disk is full (writing the warehouse W, its .wal beside it, or the temporary
        folder): free some space and run again; what was landed before stays, and a Graph load
        resumes where it stopped." (the batches that fitted stay; the next run completes)
+DuckDB out of memory during a load (DUCKDB_MEMORY_LIMIT=4MB)
+    1  "error: DuckDB ran out of memory writing the warehouse W (memory_limit 4MB): set
+       DUCKDB_MEMORY_LIMIT higher (e.g. 1GB) and run again; what was landed before stays, and
+       a Graph load resumes where it stopped." (the next run, at the loader's limit, completes)
 leadspace without LEADSPACE_TOKEN
     2  "error: LEADSPACE_TOKEN not set: export the Leadspace perpetual key (the API key
        Leadspace sent for your program; see README, 'Leadspace firmographics')."
@@ -828,3 +832,25 @@ def test_a_write_failing_in_the_last_batch_stops_the_load(tmp_path: Path):
     assert not lander._thread.is_alive(), "the loader hangs when its last batch fails"
     with pytest.raises(OSError, match="No space left"):
         lander.close()
+
+
+def test_duckdb_out_of_memory_during_a_load_is_a_sentence(
+    baseline: Baseline, synthetic_org: Path, tmp_path: Path
+):
+    """DuckDB held to less memory than a batch of pages needs: the load stops with a sentence
+    naming the setting, exit 1, no traceback; at the loader's own limit the next run lands
+    what an undisturbed load lands."""
+    warehouse = fresh_copy(baseline.crm_only, tmp_path)
+    with GraphEmulator(synthetic_org) as emulator:
+        starved = loaders(loader_env(warehouse, emulator) | {"DUCKDB_MEMORY_LIMIT": "4MB"},
+                          *GRAPH)
+        assert starved.returncode == 1, starved.stderr
+        assert one_sentence(starved.stderr) == (
+            f"error: DuckDB ran out of memory writing the warehouse {warehouse} (memory_limit "
+            "4MB): set DUCKDB_MEMORY_LIMIT higher (e.g. 1GB) and run again; what was landed "
+            "before stays, and a Graph load resumes where it stopped.")
+        env = loader_env(warehouse, emulator)
+        env.pop("DUCKDB_MEMORY_LIMIT", None)
+        again = loaders(env, *GRAPH)
+    assert again.returncode == 0, again.stderr
+    assert landed(warehouse) == baseline.landed
