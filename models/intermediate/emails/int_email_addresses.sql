@@ -2,33 +2,50 @@
     config(
         materialized='incremental',
         incremental_strategy='insert_overwrite' if target.type == 'spark' else 'delete+insert',
-        unique_key='sent_date',
-        partition_by='sent_date',
+        unique_key='sent_month',
+        partition_by='sent_month',
         on_schema_change='fail',
     )
 }}
 
-{#- Rebuilt by whole days (docs/incremental_models.md): a build rewrites every row of the
-    days int_email_copies rewrote since this model's last build (each row of its latest build
-    is newer than every row here), those it emptied after `remove graph` included; each
-    rebuilt day also gets one day row (no address). It holds no account, so a CRM change never
-    rebuilds it. -#}
+{#- Rebuilt by whole months (docs/incremental_models.md): a build rewrites every row of the
+    calendar months holding a day int_email_copies rewrote since this model's last build (each
+    row of its latest build is newer than every row here), those it emptied after `remove
+    graph` included; each rebuilt month also gets one month row (no address). A month, not a
+    day: the same form on the 30 days of a month is one row, not 30 (2,500 mailboxes: 1 M rows,
+    not 7 M). It holds no account, so a CRM change never rebuilds it. -#}
+
+{#- the first day of the (UTC) calendar month holding an email's day -#}
+{%- set sent_month = 'cast(' ~ dbt.date_trunc('month', 'sent_date') ~ ' as date)' -%}
+
 with
 
-rebuilt_days as (
+rebuilt_months as (
 
-    -- the days this build writes, with the latest landing of each (int_email_copies' day rows;
-    -- none on a day emptied by `remove graph`, whose day row has no landing: a filter on the
-    -- landing would never see it)
-    select
-        sent_date,
-        loaded_at
+    -- the months holding a day int_email_copies rewrote since this model's last build (its day
+    -- rows; one with no landing on a day emptied by `remove graph`: a filter on the landing
+    -- would never see it)
+    select distinct {{ sent_month }} as sent_month
     from {{ ref('int_email_copies') }}
     where
         mailbox_id is null
         {%- if is_incremental() %}
         and {{ since_last_build('built_at') }}
         {%- endif %}
+
+),
+
+rebuilt_days as (
+
+    -- every day of those months (int_email_copies' day rows), with its latest landing: the
+    -- filters below name the days, which the engine finds by the column's bounds
+    select
+        sent_date,
+        loaded_at
+    from {{ ref('int_email_copies') }}
+    where
+        mailbox_id is null
+        and {{ sent_month }} in (select rebuilt_months.sent_month from rebuilt_months)
 
 ),
 
@@ -58,24 +75,26 @@ written_forms as (
 
 final as (
 
-    -- each form once a day: tens of thousands of forms next to a hundred million entries
+    -- each form once a month: a hundred thousand forms next to two hundred million entries
     select
-        sent_date,
+        {{ sent_month }} as sent_month,
         written_address,
         max(loaded_at) as loaded_at
     from written_forms
     group by
-        sent_date,
+        {{ sent_month }},
         written_address
 
     union all
 
-    -- the day rows
+    -- the month rows, with the month's latest landing (a removed copy included; null on a
+    -- month `remove graph` emptied)
     select
-        sent_date,
+        {{ sent_month }} as sent_month,
         null as written_address,
-        loaded_at
+        max(loaded_at) as loaded_at
     from rebuilt_days
+    group by {{ sent_month }}
 
 )
 
