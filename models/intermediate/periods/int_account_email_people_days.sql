@@ -88,24 +88,33 @@ people as (
 
 ),
 
-final as (
+people_per_day as (
 
     -- each person once per account and day
     select
-        people.activity_date,
-        people.account_id,
-        people.side,
-        people.person,
-        max(people.loaded_at) as loaded_at,
-        address_rules.address_rules
+        activity_date,
+        account_id,
+        side,
+        person,
+        max(loaded_at) as loaded_at
     from people
-    cross join address_rules
     group by
-        people.activity_date,
-        people.account_id,
-        people.side,
-        people.person,
+        activity_date,
+        account_id,
+        side,
+        person
+
+),
+
+final as (
+
+    -- with the address rules they were counted under, attached after counting (a grouping
+    -- key of 32 characters on 18 M rows cost ~1 s at 2,500 mailboxes)
+    select
+        people_per_day.*,
         address_rules.address_rules
+    from people_per_day
+    cross join address_rules
 
     union all
 
