@@ -351,8 +351,7 @@ class Lander:
             self._land_pages(batch[:half])
             self._land_pages(batch[half:])
             return
-        if self._replaced + replacing > REPLACED_PER_CHECKPOINT:
-            self._checkpoint()
+        if self._replaced + replacing > REPLACED_PER_CHECKPOINT and self._checkpoint():
             self._find_stored()  # a checkpoint may move rows: their row ids again
         with transaction(con):
             con.execute(
@@ -398,12 +397,14 @@ class Lander:
         )
         return self._con.execute("select count(distinct row_id) from stored").fetchone()[0]
 
-    def _checkpoint(self) -> None:
+    def _checkpoint(self) -> bool:
         """Write what the load changed so far into the file (releasing the memory DuckDB holds
-        for the rows replaced since the last checkpoint)."""
-        if self._replaced:
-            self._con.execute("checkpoint")
-            self._replaced = 0
+        for the rows replaced since the last checkpoint); whether there was any to write."""
+        if not self._replaced:
+            return False
+        self._con.execute("checkpoint")
+        self._replaced = 0
+        return True
 
     def _land_snapshots(self, items: list[SnapshotItem]) -> None:
         """Replace the calendar of each mailbox in `items` with its snapshot: new and changed

@@ -60,7 +60,7 @@ def test_a_batch_replacing_more_than_the_bound_lands_in_parts_with_the_same_resu
     def spy_checkpoint(self):
         if self._replaced:
             checkpoints.append(self._replaced)
-        checkpoint(self)
+        return checkpoint(self)
 
     monkeypatch.setattr(Lander, "_land_pages", spy_land)
     monkeypatch.setattr(Lander, "_checkpoint", spy_checkpoint)
