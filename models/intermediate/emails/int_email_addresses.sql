@@ -38,7 +38,8 @@ rebuilt_months as (
 rebuilt_days as (
 
     -- every day of those months (int_email_copies' day rows), with its latest landing: the
-    -- filters below name the days, which the engine finds by the column's bounds
+    -- filters below name the days, which the engine finds by the column's bounds (an
+    -- incremental build; a full one reads every day)
     select
         sent_date,
         loaded_at
@@ -60,7 +61,9 @@ written_forms as (
     from {{ ref('int_email_copies') }}
     where
         from_address is not null
+        {%- if is_incremental() %}
         and sent_date in (select rebuilt_days.sent_date from rebuilt_days)
+        {%- endif %}
 
     union all
 
@@ -69,7 +72,9 @@ written_forms as (
         written_address,
         loaded_at
     from {{ ref('int_email_recipients') }}
+    {%- if is_incremental() %}
     where sent_date in (select rebuilt_days.sent_date from rebuilt_days)
+    {%- endif %}
 
 ),
 

@@ -77,14 +77,17 @@ account_emails as (
 
     -- only an email with an address of an account (its author or a to/cc/bcc entry of any
     -- copy) can be to or from an account: the rest (the org's internal mail, newsletters)
-    -- goes no further
+    -- goes no further. Here and below, an incremental build reads the rebuilt days only; a
+    -- full one reads every day
     select email_copies.internet_message_id
     from {{ ref('int_email_copies') }} as email_copies
     inner join address_accounts
         on email_copies.from_address = address_accounts.written_address
     where
         address_accounts.account_id is not null
+        {%- if is_incremental() %}
         and email_copies.sent_date in (select rebuilt_days.sent_date from rebuilt_days)
+        {%- endif %}
 
     union
 
@@ -94,7 +97,9 @@ account_emails as (
         on email_recipients.written_address = address_accounts.written_address
     where
         address_accounts.account_id is not null
+        {%- if is_incremental() %}
         and email_recipients.sent_date in (select rebuilt_days.sent_date from rebuilt_days)
+        {%- endif %}
 
 ),
 
@@ -110,7 +115,9 @@ emails as (
     from {{ ref('int_email_copies') }} as email_copies
     inner join account_emails
         on email_copies.internet_message_id = account_emails.internet_message_id
+    {%- if is_incremental() %}
     where email_copies.sent_date in (select rebuilt_days.sent_date from rebuilt_days)
+    {%- endif %}
     group by email_copies.internet_message_id
 
 ),
@@ -135,7 +142,9 @@ roles as (
     from {{ ref('int_email_recipients') }} as email_recipients
     inner join account_emails
         on email_recipients.internet_message_id = account_emails.internet_message_id
+    {%- if is_incremental() %}
     where email_recipients.sent_date in (select rebuilt_days.sent_date from rebuilt_days)
+    {%- endif %}
 
 ),
 
