@@ -1,15 +1,7 @@
-{#-
-    Generic test: the combination of `combination_of_columns` is unique in `model` (null values
+{#- Generic test: the combination of `combination_of_columns` is unique in `model` (null values
     compare as equal, as `group by` does; the names are quoted, so `AccountId` keeps its case).
-    Fails with one row per repeated combination and its count; dbt's `where` restricts the rows.
-
-    models:
-      - name: int_email_participants
-        data_tests:
-          - unique_combination_of_columns:
-              arguments:
-                combination_of_columns: [sent_date, internet_message_id, address]
--#}
+    Fails with one row per repeated combination and its count; dbt's `where` restricts the rows
+    (_generic_tests.yml; int_email_participants has one). -#}
 {%- test unique_combination_of_columns(model, combination_of_columns) -%}
     {%- if combination_of_columns is string -%}
         {%- set combination_of_columns = [combination_of_columns] -%}

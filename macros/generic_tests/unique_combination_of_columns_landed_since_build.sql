@@ -7,10 +7,14 @@
     {%- for column in combination_of_columns -%}
         {%- do quoted.append(adapter.quote(column)) -%}
     {%- endfor %}
--- a combination landed twice since the last build (in a full build: any repeated one)
+-- a combination landed twice since the last build (in a full build: any repeated one), among
+-- the rows whose last column repeats (75 M message copies: 9.5 s instead of 13 s)
 select {{ quoted | join(', ') }}, count(*) as n_records
 from {{ model }}
-where {{ landed_since_build_of(built_model) }}
+where {{ landed_since_build_of(built_model) }} and {{ quoted[-1] }} in (
+    select {{ quoted[-1] }} from {{ model }} where {{ landed_since_build_of(built_model) }}
+    group by {{ quoted[-1] }} having count(*) > 1
+)
 group by {{ quoted | join(', ') }}
 having count(*) > 1
 

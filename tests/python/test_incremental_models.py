@@ -287,6 +287,20 @@ def test_key_test_catches_a_row_written_twice(tmp_path: Path) -> None:
     assert "unique_combination_of_columns_int_account_email_people_days" in failed, failed
 
 
+def test_full_build_key_test_catches_a_copy_landed_twice(tmp_path: Path) -> None:
+    """A full build checks every landed copy's key: one copy landed twice in one load (the
+    same row twice) fails the staging key test, which groups only the ids that repeat."""
+    builds = DuckDBBuilds(tmp_path, tmp_path / "warehouse.duckdb")
+    with duckdb.connect(str(builds.warehouse)) as con:
+        land_org(con, AS_OF - timedelta(days=6), 7, MAILBOXES, PER_MAILBOX, ACCOUNTS, CONTACTS)
+        con.execute(f"""insert into {GRAPH_SCHEMA}.messages
+            select * from {GRAPH_SCHEMA}.messages where not _removed order by id limit 1""")
+    failed = builds.build(AS_OF, "--select", "+int_email_copies", "--indirect-selection",
+                          "cautious", expect_success=False)
+    assert "unique_combination_of_columns_landed_since_build_stg_graph__messages" in failed, (
+        failed)
+
+
 def test_day_build_tests_check_what_it_wrote_and_what_landed(tmp_path: Path) -> None:
     """The data tests of a day build check the days it rewrote and the copies landed since the
     last build: a copy the loader lands twice fails the staging key test, and a copy written
