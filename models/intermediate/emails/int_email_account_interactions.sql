@@ -65,7 +65,9 @@ org_sides as (
         from {{ ref('int_email_participants') }}
         where
             org_user_id is not null
+            {%- if is_incremental() %}
             and sent_date in (select rebuilt_days.sent_date from rebuilt_days)
+            {%- endif %}
         group by
             internet_message_id,
             org_user_id
@@ -91,7 +93,9 @@ account_sides as (
     from {{ ref('int_email_participants') }}
     where
         account_id is not null
+        {%- if is_incremental() %}
         and sent_date in (select rebuilt_days.sent_date from rebuilt_days)
+        {%- endif %}
     group by
         internet_message_id,
         account_id

@@ -52,7 +52,9 @@ email_interactions as (
     select * from {{ ref('int_email_account_interactions') }}
     where
         internet_message_id is not null
+        {%- if is_incremental() %}
         and sent_date in (select rebuilt_days.sent_date from rebuilt_days)
+        {%- endif %}
 
 ),
 
@@ -61,7 +63,9 @@ email_participants as (
     select * from {{ ref('int_email_participants') }}
     where
         internet_message_id is not null
+        {%- if is_incremental() %}
         and sent_date in (select rebuilt_days.sent_date from rebuilt_days)
+        {%- endif %}
 
 ),
 
