@@ -1,7 +1,8 @@
 """Landing Graph pages into DuckDB: one writer thread, bulk SQL, idempotent.
 
-Fetching threads hand over pages as Graph sent them (bytes). The writer spools a batch of
-pages to disk and lets DuckDB's own JSON reader parse and type them in one statement
+Fetching threads hand over pages as Graph sent them (bytes). The writer spools the records
+of a batch of pages to disk, a record per line as Graph sent it (a page is split, its records
+are not decoded), and lets DuckDB's own JSON reader parse and type them in one statement
 (`read_json` with the raw tables' column types), then, in one transaction, replaces the rows
 of the same keys, marks `@removed` ones, and stores each stream's checkpoint (next link or
 delta link). Landing a page twice therefore changes nothing, and a run killed between two
@@ -26,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import msgspec
 import orjson
 
 from loaders.schema import (
@@ -53,15 +55,25 @@ CHECKPOINT_THRESHOLD = "256MB"
 REPLACED_PER_CHECKPOINT = 1_000
 
 
-def _json_columns(fields: dict[str, str]) -> dict[str, str]:
-    struct = ", ".join(f'"{name}" {sql_type}' for name, sql_type in fields.items())
-    return {"value": f'STRUCT(value STRUCT({struct}, "@removed" {REMOVED})[])'}
-
-
-READ_OPTIONS = {
-    "messages": _json_columns(MESSAGE_FIELDS)["value"],
-    "events": _json_columns(EVENT_FIELDS)["value"],
+# the columns `read_json` types each spooled record into: its page's index in the batch, the
+# landed properties, and the `@removed` annotation of a delta
+READ_COLUMNS = {
+    kind: {"_page": "BIGINT", **fields, "@removed": REMOVED}
+    for kind, fields in (("messages", MESSAGE_FIELDS), ("events", EVENT_FIELDS))
 }
+
+
+class _Records(msgspec.Struct):
+    """A collection page's `value`: each record as the bytes Graph sent, not decoded."""
+
+    value: list[msgspec.Raw] = []
+
+
+_RECORDS = msgspec.json.Decoder(_Records)
+
+
+class _Unsplittable(ValueError):
+    """A page that is not JSON, or whose `value` is not a list of objects."""
 
 
 @dataclass
@@ -239,18 +251,32 @@ class Lander:
         return self.stats.setdefault((mailbox_id, stream), StreamStats())
 
     def _spool(self, raws: list[bytes]) -> str:
-        """Write pages, as Graph sent them, into one file, a page per line: `{"p": i, "page":
-        <page i>}` (JSON strings hold no raw line break, so a page's line breaks are only
-        whitespace and become spaces). Lines let DuckDB's reader parse pages in parallel; one
-        file per batch keeps it to one buffer; `p` ties each record back to its page.
+        """Write the records of the pages into one file, a record per line, its members as Graph
+        sent them after the index of its page: `{"_page": i, "id": ...}` (JSON strings hold no
+        raw line break, so line breaks are whitespace and become spaces). Flat lines are what
+        DuckDB's reader parses fastest, in parallel (twice as fast as a page per line).
         """
         self._seq += 1
         path = self._spool_dir / f"{self._seq:09d}.json"
         with path.open("wb") as out:
             for index, raw in enumerate(raws):
-                out.write(b'{"p":%d,"page":' % index)
-                out.write(raw.replace(b"\n", b" ").replace(b"\r", b" "))
-                out.write(b"}\n")
+                try:
+                    records = _RECORDS.decode(raw.replace(b"\n", b" ").replace(b"\r", b" ")).value
+                except msgspec.DecodeError as exc:
+                    raise _Unsplittable(f"the page is not a JSON collection page: {exc}") from exc
+                head = b'{"_page":%d,' % index
+                lines = []
+                for record in records:
+                    view = memoryview(record)
+                    if view[0] != ord("{"):
+                        raise _Unsplittable("the record is not a JSON object")
+                    if len(view) < 16 and not bytes(view[1:-1]).strip():  # {}: no members
+                        lines.append(head[:-1])
+                    else:
+                        lines.append(head)
+                    lines.append(view[1:])
+                    lines.append(b"\n")
+                out.write(b"".join(lines))
         return str(path)
 
     def _read_pages(
@@ -264,7 +290,7 @@ class Lander:
         try:
             self._create_incoming(kind, raws, table, keyed)
             return []
-        except duckdb.Error:
+        except (duckdb.Error, _Unsplittable):
             pass
         bad: list[tuple[int, str, str]] = []
         cleaned = list(raws)
@@ -272,7 +298,7 @@ class Lander:
             try:
                 self._create_incoming(kind, [raw], "probe", False)
                 continue
-            except duckdb.Error:
+            except (duckdb.Error, _Unsplittable):
                 pass
             try:  # the transport reads a page's links only: the rest may turn out broken
                 page = orjson.loads(raw)
@@ -287,7 +313,7 @@ class Lander:
                         kind, [orjson.dumps({"value": [record]})], "probe", False
                     )
                     good.append(record)
-                except duckdb.Error as exc:
+                except (duckdb.Error, _Unsplittable) as exc:
                     bad.append((index, orjson.dumps(record).decode(), str(exc).splitlines()[0]))
             page["value"] = good
             cleaned[index] = orjson.dumps(page)
@@ -298,21 +324,16 @@ class Lander:
         """Typed records of `raws` into temp `table`; `keyed` adds the page's mailbox and
         folder from temp table `page_owner`."""
         path = self._spool(raws)
-        # DuckDB's reader holds buffers of twice the largest object it may meet: sized to the
-        # largest page of this batch (a line: the page plus its `p` wrapper), whole MiBs
-        largest = ((max(len(raw) for raw in raws) + 64) >> 20) + 1 << 20
-        columns = {"p": "BIGINT", "page": READ_OPTIONS[kind]}
         owner = "o._mailbox_id, o._folder_id," if keyed else ""
-        join = "join page_owner as o using (p)" if keyed else ""
+        join = "join page_owner as o on o.p = r._page" if keyed else ""
         try:
             self._con.execute(
                 f"""create or replace temp table {table} as
-                select p, {owner} unnest(r) from (
-                    select p, unnest(page.value) as r
-                    from read_json(?, columns = {columns!r}, format = 'newline_delimited',
-                                   maximum_object_size = ?)
-                ) {join}""",
-                [path, largest],
+                select r._page as p, {owner} r.* exclude (_page)
+                from read_json(?, columns = {READ_COLUMNS[kind]!r},
+                               format = 'newline_delimited') as r
+                {join}""",
+                [path],
             )
         finally:
             Path(path).unlink(missing_ok=True)

@@ -79,3 +79,49 @@ def test_a_page_found_broken_is_kept_whole_and_the_rest_of_the_batch_lands(
     assert len(kept) == 1
     assert kept[0][0] == broken.decode()
     assert kept[0][1].startswith("the page is not JSON")
+
+
+def test_records_land_as_sent_whatever_the_layout_of_their_page(tmp_path: Path) -> None:
+    """The writer splits pages into records without decoding them (loaders/landing.py,
+    `_spool`): each record lands with its own page's mailbox and folder, whatever the page's
+    whitespace or the text inside its strings; a record that is not an object is kept aside."""
+    def message(n: int, **extra) -> dict:
+        return {"id": f"m{n}", "internetMessageId": f"<{n}@x>", "sentDateTime": f"2026-06-0{n}"
+                "T09:00:00Z", "from": {"emailAddress": {"address": f"a{n}@x.com"}},
+                "toRecipients": [{"emailAddress": {"address": f"b{n}@y.com", "name": "B, \"Y\""}}],
+                **extra}
+    pages = [
+        # pretty-printed, links first
+        ("u1", "f1", orjson.dumps({"@odata.deltaLink": DELTA, "value": [message(1), message(2)]},
+                                  option=orjson.OPT_INDENT_2)),
+        # strings holding what looks like the spool's own syntax, escapes and line breaks
+        ("u2", "f2", dumps({"value": [message(3, subject='"},\n{"_page":0,"id":"m9"}'),
+                                      message(4, conversationId="\u00e9t\u00e9 \\ \u2603")]})),
+        ("u1", "f3", dumps({"value": [], "@odata.nextLink": NEXT})),
+        # an empty object lands nothing; a string is no record: kept aside, its page lands
+        ("u2", "f4", dumps({"value": [{}, "oops", message(5)], "@odata.deltaLink": DELTA})),
+    ]
+    con = connect(tmp_path / "w.duckdb")
+    lander = Lander(con, "run1")
+    lander._land_pages([PageItem("messages", mailbox, f"messages:{folder}", raw, folder)
+                        for mailbox, folder, raw in pages])
+    lander.close()
+    landed = con.execute(
+        """select _mailbox_id, _folder_id, id, internetMessageId, sentDateTime,
+            "from".emailAddress.address, toRecipients[1].emailAddress.name, conversationId
+        from raw_graph.messages order by id"""
+    ).fetchall()
+    assert landed == [
+        ("u1", "f1", "m1", "<1@x>", "2026-06-01T09:00:00Z", "a1@x.com", 'B, "Y"', None),
+        ("u1", "f1", "m2", "<2@x>", "2026-06-02T09:00:00Z", "a2@x.com", 'B, "Y"', None),
+        ("u2", "f2", "m3", "<3@x>", "2026-06-03T09:00:00Z", "a3@x.com", 'B, "Y"', None),
+        ("u2", "f2", "m4", "<4@x>", "2026-06-04T09:00:00Z", "a4@x.com", 'B, "Y"',
+         "\u00e9t\u00e9 \\ \u2603"),
+        ("u2", "f4", "m5", "<5@x>", "2026-06-05T09:00:00Z", "a5@x.com", 'B, "Y"', None),
+    ]
+    assert con.execute(
+        "select _mailbox_id, stream, record, problem from raw_graph.malformed_records"
+    ).fetchall() == [("u2", "messages:f4", '"oops"', "the record is not a JSON object")]
+    stats = {stream: (s.pages, s.records, s.malformed) for (_, stream), s in lander.stats.items()}
+    assert stats == {"messages:f1": (1, 2, 0), "messages:f2": (1, 2, 0),
+                     "messages:f3": (1, 0, 0), "messages:f4": (1, 1, 1)}
