@@ -280,15 +280,16 @@ class Lander:
         return str(path)
 
     def _read_pages(
-        self, kind: str, raws: list[bytes], table: str, keyed: bool = False
+        self, kind: str, raws: list[bytes], table: str, owners: list[tuple[str, str | None]]
     ) -> list[tuple[int, str, str]]:
-        """Parse pages into temp `table` (page index `p` + typed columns), in one statement.
+        """Parse pages into temp `table`, in one statement: each record's page index `p`, the
+        page's mailbox and folder (`owners`, by page) and the typed columns.
 
         Returns the records DuckDB could not type as (page index, record json, problem); the
         rest of their pages is read without them.
         """
         try:
-            self._create_incoming(kind, raws, table, keyed)
+            self._create_incoming(kind, raws, table, owners)
             return []
         except (duckdb.Error, _Unsplittable):
             pass
@@ -296,7 +297,7 @@ class Lander:
         cleaned = list(raws)
         for index, raw in enumerate(raws):
             try:
-                self._create_incoming(kind, [raw], "probe", False)
+                self._create_incoming(kind, [raw], "probe")
                 continue
             except (duckdb.Error, _Unsplittable):
                 pass
@@ -309,23 +310,26 @@ class Lander:
             good = []
             for record in page.get("value") or []:
                 try:
-                    self._create_incoming(
-                        kind, [orjson.dumps({"value": [record]})], "probe", False
-                    )
+                    self._create_incoming(kind, [orjson.dumps({"value": [record]})], "probe")
                     good.append(record)
                 except (duckdb.Error, _Unsplittable) as exc:
                     bad.append((index, orjson.dumps(record).decode(), str(exc).splitlines()[0]))
             page["value"] = good
             cleaned[index] = orjson.dumps(page)
-        self._create_incoming(kind, cleaned, table, keyed)
+        self._create_incoming(kind, cleaned, table, owners)
         return bad
 
-    def _create_incoming(self, kind: str, raws: list[bytes], table: str, keyed: bool) -> None:
-        """Typed records of `raws` into temp `table`; `keyed` adds the page's mailbox and
-        folder from temp table `page_owner`."""
+    def _create_incoming(
+        self, kind: str, raws: list[bytes], table: str,
+        owners: list[tuple[str, str | None]] | None = None,
+    ) -> None:
+        """Typed records of `raws` into temp `table`, with their pages' `owners` if given."""
         path = self._spool(raws)
-        owner = "o._mailbox_id, o._folder_id," if keyed else ""
-        join = "join page_owner as o on o.p = r._page" if keyed else ""
+        owner = "o._mailbox_id, o._folder_id," if owners else ""
+        join = """join (select unnest(?) as p, unnest(?) as _mailbox_id,
+                        unnest(?) as _folder_id) as o
+                  on o.p = r._page""" if owners else ""
+        pages = [list(range(len(owners))), *map(list, zip(*owners, strict=True))] if owners else []
         try:
             self._con.execute(
                 f"""create or replace temp table {table} as
@@ -333,7 +337,7 @@ class Lander:
                 from read_json(?, columns = {READ_COLUMNS[kind]!r},
                                format = 'newline_delimited') as r
                 {join}""",
-                [path],
+                [path, *pages],
             )
         finally:
             Path(path).unlink(missing_ok=True)
@@ -345,25 +349,13 @@ class Lander:
         con = self._con
         # parsing happens outside the transaction: a record DuckDB cannot type must not
         # abort it (its page is then read without that record)
-        con.execute(
-            "create or replace temp table page_owner "
-            "(p bigint, _mailbox_id varchar, _folder_id varchar)"
-        )
-        insert_rows(
-            con, "page_owner",
-            [[index, item.mailbox_id, item.folder_id] for index, item in enumerate(batch)],
-        )
-        bad = self._read_pages(
-            "messages", [item.raw for item in batch], "incoming", keyed=True
-        )
+        bad = self._read_pages("messages", [item.raw for item in batch], "incoming",
+                               [(item.mailbox_id, item.folder_id) for item in batch])
         counts = con.execute(
-            """select o.p, count(i.id),
-                count(i."@removed"),
-                count(*) filter (where i."@removed" is null and i.id is not null and (
-                    i."from" is null or i.internetMessageId is null
-                    or i.sentDateTime is null))
-            from page_owner as o left join incoming as i using (p)
-            group by o.p"""
+            """select p, count(id), count("@removed"),
+                count(*) filter (where "@removed" is null and id is not null and (
+                    "from" is null or internetMessageId is null or sentDateTime is null))
+            from incoming group by p"""
         ).fetchall()
         replacing = self._find_stored()
         if replacing > REPLACED_PER_CHECKPOINT and len(batch) > 1:
@@ -395,10 +387,11 @@ class Lander:
             )
             self._save_checkpoints(batch, now)
         self._replaced += replacing
+        for item in batch:
+            self._stats(item.mailbox_id, item.stream).pages += 1
         landed = 0
         for p, records, removed, malformed in counts:
             stats = self._stats(batch[p].mailbox_id, batch[p].stream)
-            stats.pages += 1
             stats.records += records - removed
             stats.removed += removed
             stats.malformed += malformed
@@ -437,16 +430,9 @@ class Lander:
         con = self._con
         mailboxes = [item.mailbox_id for item in items]
         pages = [(item.mailbox_id, item.stream, raw) for item in items for raw in item.raws]
-        con.execute(
-            "create or replace temp table page_owner "
-            "(p bigint, _mailbox_id varchar, _folder_id varchar)"
-        )
-        insert_rows(con, "page_owner",
-                    [[index, page[0], None] for index, page in enumerate(pages)])
         if pages:
-            bad = self._read_pages(
-                "events", [raw for _, _, raw in pages], "incoming_events", keyed=True
-            )
+            bad = self._read_pages("events", [raw for _, _, raw in pages], "incoming_events",
+                                   [(mailbox_id, None) for mailbox_id, _, _ in pages])
         else:
             bad = []
             con.execute(
