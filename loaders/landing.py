@@ -254,7 +254,9 @@ class Lander:
         """Write the records of the pages into one file, a record per line, its members as Graph
         sent them after the index of its page: `{"_page": i, "id": ...}` (JSON strings hold no
         raw line break, so line breaks are whitespace and become spaces). Flat lines are what
-        DuckDB's reader parses fastest, in parallel (twice as fast as a page per line).
+        DuckDB's reader parses fastest, in parallel (twice as fast as a page per line). A record
+        past the reader's 16 MB per object (metadata comes nowhere near) is set aside as
+        malformed, as one it cannot type.
         """
         self._seq += 1
         path = self._spool_dir / f"{self._seq:09d}.json"
@@ -304,7 +306,11 @@ class Lander:
             try:  # the transport reads a page's links only: the rest may turn out broken
                 page = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
-                bad.append((index, raw.decode("utf-8", "replace"), f"the page is not JSON: {exc}"))
+                page, problem = None, f"the page is not JSON: {exc}"
+            else:
+                problem = "the page holds no list of records (`value`)"
+            if not isinstance(page, dict) or not isinstance(page.get("value", []), list):
+                bad.append((index, raw.decode("utf-8", "replace"), problem))
                 cleaned[index] = b'{"value": []}'
                 continue
             good = []

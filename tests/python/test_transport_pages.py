@@ -100,6 +100,9 @@ def test_records_land_as_sent_whatever_the_layout_of_their_page(tmp_path: Path) 
         ("u1", "f3", dumps({"value": [], "@odata.nextLink": NEXT})),
         # an empty object lands nothing; a string is no record: kept aside, its page lands
         ("u2", "f4", dumps({"value": [{}, "oops", message(5)], "@odata.deltaLink": DELTA})),
+        # pages without a list of records: kept whole
+        ("u1", "f5", dumps({"value": {"id": "m6"}, "@odata.deltaLink": DELTA})),
+        ("u1", "f6", dumps([message(7)])),
     ]
     con = connect(tmp_path / "w.duckdb")
     lander = Lander(con, "run1")
@@ -119,9 +122,13 @@ def test_records_land_as_sent_whatever_the_layout_of_their_page(tmp_path: Path) 
          "\u00e9t\u00e9 \\ \u2603"),
         ("u2", "f4", "m5", "<5@x>", "2026-06-05T09:00:00Z", "a5@x.com", 'B, "Y"', None),
     ]
+    no_list = "the page holds no list of records (`value`)"
     assert con.execute(
-        "select _mailbox_id, stream, record, problem from raw_graph.malformed_records"
-    ).fetchall() == [("u2", "messages:f4", '"oops"', "the record is not a JSON object")]
+        "select _mailbox_id, stream, record, problem from raw_graph.malformed_records order by 2"
+    ).fetchall() == [("u2", "messages:f4", '"oops"', "the record is not a JSON object"),
+                     ("u1", "messages:f5", pages[4][2].decode(), no_list),
+                     ("u1", "messages:f6", pages[5][2].decode(), no_list)]
     stats = {stream: (s.pages, s.records, s.malformed) for (_, stream), s in lander.stats.items()}
     assert stats == {"messages:f1": (1, 2, 0), "messages:f2": (1, 2, 0),
-                     "messages:f3": (1, 0, 0), "messages:f4": (1, 1, 1)}
+                     "messages:f3": (1, 0, 0), "messages:f4": (1, 1, 1),
+                     "messages:f5": (1, 0, 1), "messages:f6": (1, 0, 1)}
