@@ -815,9 +815,14 @@ class GraphEmulator(LoopbackServer):
         return list(self._mailboxes)
 
     def preload(self) -> None:
-        """Load every mailbox now (otherwise each loads on its first request)."""
+        """Load every mailbox now (otherwise each loads on its first request), with the orders
+        and counts its requests read (cached until the mailbox changes): the first client
+        served pays no more than the next (`make bench` times a first load against a later
+        fetch-only pass)."""
         for mailbox in self._mailboxes.values():
             mailbox.ensure_loaded()
+            mailbox.sorted_messages()
+            mailbox.folder_counts()
 
     # ------------------------------------------------------------------ admin API (not Graph)
     def _admin_mailbox(self, user: str) -> _Mailbox:
