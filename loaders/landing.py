@@ -158,7 +158,8 @@ class Lander:
         # While pages come in, the fetching threads need a core (one interpreter: at most one)
         # and DuckDB the others, not all of them. On two cores, one DuckDB thread instead of two
         # did the writer's work in ~0.5 CPU-s less per 50 mailboxes, and the load ended ~0.3 s
-        # sooner. The load's final checkpoint (warehouse.compact, after close) has them all.
+        # sooner. Once fetching is over (close), the last batch and the load's final checkpoint
+        # (warehouse.compact) have them all.
         cores = int(self._con.execute("select current_setting('threads')").fetchone()[0])
         self._con.execute(f"set threads = {max(1, cores - 1)}")
         self._thread.start()
@@ -200,6 +201,8 @@ class Lander:
                 while True:
                     if item is _STOP:
                         stopping = True
+                        # nothing is fetched any more: what is left lands on every core
+                        self._con.execute("reset threads")
                         break
                     if isinstance(item, PageItem):
                         batch.append(item)
