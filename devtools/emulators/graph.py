@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import base64
 import gc
+import operator
 import re
 import secrets
 import shutil
@@ -510,15 +511,7 @@ class _Message:
 
     def render(self, select: list[str] | None) -> bytes:
         """The message as JSON: all properties, or `@odata.etag`, `id` and the selection."""
-        if select is None:
-            return b"{" + self.etag + b"," + b",".join(self.frags) + b"}"
-        index, frags = self.index, self.frags
-        parts = [self.etag, frags[index["id"]]]
-        for key in select:
-            i = index.get(key)
-            if i is not None and key != "id":
-                parts.append(frags[i])
-        return b"{" + b",".join(parts) + b"}"
+        return _Renderer(select)(self)
 
     def get(self, path: str) -> Any:
         if path == "receivedDateTime":
@@ -528,6 +521,32 @@ class _Message:
         if path == "isDraft":
             return self.draft
         return _nested(self.record, path)
+
+
+class _Renderer:
+    """Renders messages as JSON for one `$select` (None: all properties): `@odata.etag`, `id`
+    and the selected properties the message has, in the selection's order. The positions of
+    those properties are worked out once per property order (messages share a few)."""
+
+    def __init__(self, select: list[str] | None) -> None:
+        self._select = select
+        self._pickers: dict[int, Callable[[tuple[bytes, ...]], tuple[bytes, ...]]] = {}
+
+    def _picker(self, index: dict[str, int]) -> Callable[[tuple[bytes, ...]], tuple[bytes, ...]]:
+        if self._select is None:
+            return lambda frags: frags
+        positions = [index["id"], *(index[key] for key in self._select
+                                    if key in index and key != "id")]
+        if len(positions) == 1:
+            only = positions[0]
+            return lambda frags: (frags[only],)
+        return operator.itemgetter(*positions)
+
+    def __call__(self, message: _Message) -> bytes:
+        pick = self._pickers.get(id(message.index))
+        if pick is None:  # message.index is shared by every message of that property order
+            pick = self._pickers[id(message.index)] = self._picker(message.index)
+        return b"{" + b",".join((message.etag, *pick(message.frags))) + b"}"
 
 
 class _Event:
@@ -1692,8 +1711,9 @@ class GraphEmulator(LoopbackServer):
     def _render(self, cursor: _Cursor, rows: list[Any]) -> list[bytes]:
         dumps = orjson.dumps
         if cursor.entity == "message":
-            return [dumps(_removed(r, "message")) if isinstance(r, _Tombstone)
-                    else r.render(cursor.select) for r in rows]
+            render = _Renderer(cursor.select)
+            return [dumps(_removed(r, "message")) if isinstance(r, _Tombstone) else render(r)
+                    for r in rows]
         if cursor.entity == "event":
             tz = cursor.tz or "UTC"
             return [dumps(_removed(r, "event") if isinstance(r, _Tombstone)
