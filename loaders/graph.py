@@ -25,7 +25,7 @@ import duckdb
 
 from loaders import mailboxes as mailbox_selection
 from loaders.errors import BadInput, LoadFailed
-from loaders.landing import Callback, Lander, PageItem, SnapshotItem, StreamEnd
+from loaders.landing import FolderList, Lander, PageItem, SnapshotItem, StreamEnd
 from loaders.mailboxes import Mailbox
 from loaders.progress import progress_bar
 from loaders.schema import (
@@ -348,20 +348,7 @@ class _MailboxSync:
                     if folder.get("childFolderCount"):
                         pending.append(f"users/{mailbox.id}/mailFolders/{folder['id']}/childFolders")
         rows = [[*(f.get(k) for k in FOLDER_FIELDS), f["_excluded_reason"]] for f in folders]
-
-        def replace(con: duckdb.DuckDBPyConnection, rows=rows, mailbox_id=mailbox.id) -> None:
-            now = utc_now()
-            with transaction(con):
-                con.execute(
-                    f"delete from {GRAPH_SCHEMA}.mail_folders where _mailbox_id = ?",
-                    [mailbox_id],
-                )
-                insert_rows(
-                    con, f"{GRAPH_SCHEMA}.mail_folders",
-                    [[*r[:4], mailbox_id, r[4], self._lander.run_id, now] for r in rows],
-                )
-
-        self._lander.put(Callback(replace))
+        self._lander.put(FolderList(mailbox.id, rows))
         return folders
 
     # ------------------------------------------------------------------ messages

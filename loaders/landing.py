@@ -116,10 +116,12 @@ class StreamEnd:
 
 
 @dataclass
-class Callback:
-    """Run `fn(con)` on the writer thread (e.g. replacing a mailbox's folder list)."""
+class FolderList:
+    """A mailbox's mail folders as listed in this run: they replace the stored ones. Each row:
+    the FOLDER_FIELDS values, then why the folder is left out of the load (or None)."""
 
-    fn: Callable[[duckdb.DuckDBPyConnection], None]
+    mailbox_id: str
+    rows: list[list]
 
 
 _STOP = object()
@@ -216,17 +218,16 @@ class Lander:
                     except queue.Empty:
                         break
                 self._land_pages(batch)
-                # the calendars that came with this batch, in one set of statements (a
-                # stream's end and the folder lists do not depend on them)
+                # the calendars and folder lists that came with this batch, each kind in one
+                # transaction, then the ends of the streams whose pages have landed
                 self._land_snapshots([i for i in deferred if isinstance(i, SnapshotItem)])
+                self._land_folder_lists([i for i in deferred if isinstance(i, FolderList)])
                 ended = []
                 for item in deferred:
-                    if isinstance(item, SnapshotItem):
-                        continue
                     if isinstance(item, StreamEnd):
                         ended.append(self._run_row(item))
-                    else:
-                        self._handle(item)
+                    elif not isinstance(item, SnapshotItem | FolderList):
+                        raise TypeError(f"unexpected item {type(item).__name__}")
                 record_runs(self._con, ended)
         except BaseException as exc:  # noqa: BLE001 - handed to the producer side
             self.error = exc
@@ -240,14 +241,6 @@ class Lander:
                 except queue.Empty:
                     if not threading.main_thread().is_alive():
                         return
-
-    def _handle(self, item: object) -> None:
-        if isinstance(item, StreamEnd):
-            record_runs(self._con, [self._run_row(item)])
-        elif isinstance(item, Callback):
-            item.fn(self._con)
-        else:
-            raise TypeError(f"unexpected item {type(item).__name__}")
 
     def _run_row(self, item: StreamEnd) -> list:
         stats = self.stats.pop((item.mailbox_id, item.stream), StreamStats())
@@ -519,6 +512,24 @@ class Lander:
             stats.removed += removed.get(item.mailbox_id, 0)
             stats.malformed += malformed.get(item.mailbox_id, 0)
         self._on_landed(sum(changed.values()))
+
+    def _land_folder_lists(self, items: list[FolderList]) -> None:
+        """Replace the stored folders of each mailbox in `items`, in one transaction (at 50
+        mailboxes, one commit per mailbox took ~0.3 s of the writer's time)."""
+        if not items:
+            return
+        latest = {item.mailbox_id: item.rows for item in items}  # one list per mailbox
+        now = utc_now()
+        with transaction(self._con):
+            self._con.execute(
+                f"delete from {GRAPH_SCHEMA}.mail_folders where _mailbox_id in (select unnest(?))",
+                [list(latest)],
+            )
+            insert_rows(
+                self._con, f"{GRAPH_SCHEMA}.mail_folders",
+                [[*row[:-1], mailbox_id, row[-1], self.run_id, now]
+                 for mailbox_id, rows in latest.items() for row in rows],
+            )
 
     def _land_malformed(self, rows: list[tuple[str, str, str, str]], now: datetime) -> None:
         insert_rows(
