@@ -53,6 +53,10 @@ CHECKPOINT_THRESHOLD = "256MB"
 # flags, moves, deletions) ran out of memory with a checkpoint every 2,000, not every 1,000
 # (bench/replacing.py). A batch that would replace more is landed in halves.
 REPLACED_PER_CHECKPOINT = 1_000
+# Calendars wait until this much of them has come (or the load ends), then land together: a
+# landing's dozen statements cost about as much for one mailbox's calendar as for twenty
+# (50 mailboxes: 0.5 s of the writer's time in 8 landings, 0.2 s in one).
+SNAPSHOT_BATCH_BYTES = 4 << 20
 
 
 # the columns `read_json` types each spooled record into: its page's index in the batch, the
@@ -147,6 +151,9 @@ class Lander:
         self._spool_dir = Path(tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-"))
         self._seq = 0
         self._replaced = 0  # stored copies replaced or flagged removed since the last checkpoint
+        # calendars not landed yet, and the ends of their streams (recorded once they have)
+        self._snapshots: list[SnapshotItem] = []
+        self._snapshot_ends: list[StreamEnd] = []
         self.stats: dict[tuple[str, str], StreamStats] = {}
         self.error: BaseException | None = None
 
@@ -218,16 +225,27 @@ class Lander:
                     except queue.Empty:
                         break
                 self._land_pages(batch)
-                # the calendars and folder lists that came with this batch, each kind in one
-                # transaction, then the ends of the streams whose pages have landed
-                self._land_snapshots([i for i in deferred if isinstance(i, SnapshotItem)])
+                # the folder lists that came with this batch in one transaction; the calendars
+                # once SNAPSHOT_BATCH_BYTES of them have come; then the ends of the streams
+                # whose records have all landed
                 self._land_folder_lists([i for i in deferred if isinstance(i, FolderList)])
+                self._snapshots += [i for i in deferred if isinstance(i, SnapshotItem)]
+                waiting = {(i.mailbox_id, i.stream) for i in self._snapshots}
                 ended = []
                 for item in deferred:
                     if isinstance(item, StreamEnd):
-                        ended.append(self._run_row(item))
+                        if (item.mailbox_id, item.stream) in waiting:
+                            self._snapshot_ends.append(item)
+                        else:
+                            ended.append(self._run_row(item))
                     elif not isinstance(item, SnapshotItem | FolderList):
                         raise TypeError(f"unexpected item {type(item).__name__}")
+                if stopping or sum(
+                    len(raw) for i in self._snapshots for raw in i.raws
+                ) >= SNAPSHOT_BATCH_BYTES:
+                    self._land_snapshots(self._snapshots)
+                    ended += [self._run_row(i) for i in self._snapshot_ends]
+                    self._snapshots, self._snapshot_ends = [], []
                 record_runs(self._con, ended)
         except BaseException as exc:  # noqa: BLE001 - handed to the producer side
             self.error = exc

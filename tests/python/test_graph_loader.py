@@ -20,6 +20,7 @@ import duckdb
 import orjson
 import pytest
 
+from loaders import landing
 from loaders.cli import main
 from loaders.graph import EXCLUDED_FOLDERS
 
@@ -152,10 +153,16 @@ def test_rerun_lands_nothing_and_delta_brings_exactly_the_changes(
     assert not FORBIDDEN_FIELDS & set(columns)
 
 
-def test_calendar_changes_land_per_mailbox(env, graph_emulator, synthetic_org):
+@pytest.mark.parametrize("snapshot_batch_bytes", [landing.SNAPSHOT_BATCH_BYTES, 1],
+                         ids=["calendars-together", "each-calendar-alone"])
+def test_calendar_changes_land_per_mailbox(
+    env, graph_emulator, synthetic_org, monkeypatch, snapshot_batch_bytes
+):
     """Calendars of several mailboxes land together: an event removed in one mailbox, one
     changed in another and one added are each told apart, counted in their own stream, and
-    leave every other mailbox's events as they were."""
+    leave every other mailbox's events as they were. The same when each calendar lands as
+    soon as it comes (the writer waits for SNAPSHOT_BATCH_BYTES of them, or the load's end)."""
+    monkeypatch.setattr(landing, "SNAPSHOT_BATCH_BYTES", snapshot_batch_bytes)
     assert load() == 0
     (earlier,) = query(env, "select distinct run_id from raw_loader.load_runs")[0]
     first, second = [m for m in selected_mailboxes(synthetic_org)
