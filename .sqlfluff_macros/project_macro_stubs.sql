@@ -54,3 +54,7 @@
 {% macro since_last_build(column) -%}
     {{ column }} > current_timestamp
 {%- endmacro %}
+
+{% macro sorted_lines(expression) -%}
+    string_agg({{ expression }}, chr(10) order by {{ expression }})
+{%- endmacro %}

@@ -154,7 +154,8 @@
     of EngagementScore, a double in 0..1: 2^(-d / half-life), d = whole days from the latest
     of the period's last email and last meeting (date expressions, null when none) to the
     period's last day; 0 when the period holds neither. Half-life:
-    var('engagement_score_recency_half_life_days'), > 0.
+    var('engagement_score_recency_half_life_days'), > 0, written `14.0e0`: a double on Spark
+    as on DuckDB (Spark's decimal 14.0 would cut the quotient to 6 digits), numeric on Postgres.
 -#}
 {%- macro engagement_recency(last_email_date, last_meeting_date, period_end) -%}
     {%- set half_life = var('engagement_score_recency_half_life_days') | float -%}
@@ -174,7 +175,7 @@
     {%- endset -%}
     case
         when {{ last_email_date }} is null and {{ last_meeting_date }} is null then 0.0
-        else power(0.5, {{ dbt.datediff(last_activity, period_end, 'day') }} / {{ half_life }})
+        else power(0.5, {{ dbt.datediff(last_activity, period_end, 'day') }} / {{ half_life }}e0)
     end
 {%- endmacro -%}
 

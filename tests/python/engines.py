@@ -4,7 +4,6 @@ as a user runs it, and the tables read back cell by cell."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -20,20 +19,29 @@ ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = ("office", "office_user_entity", "stale_accounts", "leadspace", "enrichment_status")
 
 
+WARNING = re.compile(r"warn|deprecat|ignoring", re.IGNORECASE)
+CLEAN_SUMMARY = re.compile(r"Done\. PASS=\d+ WARN=0 |Completed with .* 0 warnings")
+
+
 def run_dbt(workdir: Path, env: dict[str, str], as_of: date, *args: str,
-            expect_success: bool = True, data_tests: bool = True) -> str:
-    """`dbt build` (data tests unless `data_tests` is false, no unit tests) as of `as_of`, in
-    its own process (dbt-duckdb keeps the file open in the process that ran it); its output."""
+            expect_success: bool = True) -> str:
+    """`dbt build [ARGS] --vars '{as_of_date: ...}'` as the README writes it, run from the
+    project root (its profiles.yml), unit tests and data tests included, in a process of its
+    own (dbt-duckdb keeps the file open in the process that ran it); its output. The build's
+    target/ and logs/ go to `workdir` through dbt's environment variables, not flags. A
+    successful build prints no warning."""
     dbt = Path(sys.executable).parent / "dbt"
-    excluded = ["resource_type:unit_test"] + ([] if data_tests else ["resource_type:test"])
-    result = subprocess.run([
-        str(dbt), "build", "--exclude", *excluded, *args,
-        "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
-        "--target-path", str(workdir / "target"), "--log-path", str(workdir / "logs"),
-        "--vars", json.dumps({"as_of_date": as_of.isoformat()}), "--quiet",
-    ], env={**os.environ, **env}, capture_output=True, text=True, check=False)
+    command = [str(dbt), "build", *args, "--vars", f'{{as_of_date: "{as_of.isoformat()}"}}']
+    result = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, check=False,
+        env={**os.environ, **env, "DBT_TARGET_PATH": str(workdir / "target"),
+             "DBT_LOG_PATH": str(workdir / "logs")})
     assert (result.returncode == 0) == expect_success, (
-        f"dbt build {' '.join(args)} exited {result.returncode}:\n{result.stdout}")
+        f"{' '.join(command[1:])} exited {result.returncode}:\n{result.stdout}")
+    if expect_success:
+        warnings = [line for line in result.stdout.splitlines()
+                    if WARNING.search(line) and not CLEAN_SUMMARY.search(line)]
+        assert not warnings, f"{' '.join(command[1:])} warned:\n" + "\n".join(warnings)
     return result.stdout
 
 
@@ -77,8 +85,7 @@ class PostgresBuilds:
 
     def export(self) -> None:
         result = subprocess.run(
-            [sys.executable, "-m", "loaders", "export", "--target", "postgres",
-             "--no-progress"],
+            [sys.executable, "-m", "loaders", "export", "--target", "postgres"],
             cwd=ROOT, env={**os.environ, **self.env("incremental"),
                            "DUCKDB_PATH": str(self.warehouse)},
             capture_output=True, text=True, check=False)
@@ -154,33 +161,31 @@ class SparkBuilds:
 
     def export(self) -> None:
         result = subprocess.run(
-            [sys.executable, "-m", "loaders", "export", "--target", "spark", "--no-progress"],
+            [sys.executable, "-m", "loaders", "export", "--target", "spark"],
             cwd=ROOT, env={**os.environ, **self.env("incremental")},
             capture_output=True, text=True, check=False)
         assert result.returncode == 0, result.stdout + result.stderr
 
-    def _run_dbt(self, schema: str, as_of: date, *args: str, data_tests: bool) -> str:
+    def _run_dbt(self, schema: str, as_of: date, *args: str) -> str:
         """run_dbt on Spark; once more when the only trouble was the local server failing to
         close a session (Hive 2.3's session close now and then loads an LLAP class that the
         pyspark wheel does not ship: `NoClassDefFoundError: .../LlapSigner$Signable` in a
         TCloseSessionResp, which dbt reports as the model's error). The build is the same
         build again: the days it already rebuilt have nothing new to rebuild."""
         try:
-            return run_dbt(self.workdir, self.env(schema), as_of, "--target", "spark", *args,
-                           data_tests=data_tests)
+            return run_dbt(self.workdir, self.env(schema), as_of, "--target", "spark", *args)
         except AssertionError as error:
             if "TCloseSessionResp" not in str(error):
                 raise
-            return run_dbt(self.workdir, self.env(schema), as_of, "--target", "spark", *args,
-                           data_tests=data_tests)
+            return run_dbt(self.workdir, self.env(schema), as_of, "--target", "spark", *args)
 
-    def build(self, as_of: date, *args: str, data_tests: bool = True) -> str:
+    def build(self, as_of: date, *args: str) -> str:
         self.export()
-        return self._run_dbt("incremental", as_of, *args, data_tests=data_tests)
+        return self._run_dbt("incremental", as_of, *args)
 
-    def full_refresh(self, as_of: date, data_tests: bool = True) -> None:
+    def full_refresh(self, as_of: date) -> None:
         self.export()
-        self._run_dbt("full_refresh", as_of, "--full-refresh", data_tests=data_tests)
+        self._run_dbt("full_refresh", as_of, "--full-refresh")
 
     def query(self, sql: str, full_refresh: bool = False) -> tuple[list[str], list[tuple]]:
         """`sql` over the published outputs (named `main.<table>`): column names and rows."""

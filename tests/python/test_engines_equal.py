@@ -131,16 +131,13 @@ def test_duckdb_and_spark_build_the_same_outputs(demo_build: Path, tmp_path: Pat
     spark = SparkBuilds(tmp_path / "spark", warehouse, spark_server)
 
     duck.build(AS_OF)
-    spark.build(AS_OF)  # with every data test: they run on Spark too
+    spark.build(AS_OF)
     assert_engines_equal(duck, spark, "Spark", "after a full build")
 
-    # the later Spark builds leave the data tests out (a Spark build of 170 small statements
-    # takes minutes here; DuckDB's and Postgres's builds test these days): the outputs and
-    # the day rows are compared instead
     land_next_day(warehouse)
     remove_every_copy_of(warehouse, EMPTIED_DAY)
     duck.build(NEXT_DAY)
-    spark.build(NEXT_DAY, data_tests=False)
+    spark.build(NEXT_DAY)
     assert_engines_equal(duck, spark, "Spark", "after one more day and a day removed")
     # Spark's dynamic partition overwrite replaces only the days present in the new rows:
     # the emptied day is replaced by its day row alone
@@ -150,7 +147,7 @@ def test_duckdb_and_spark_build_the_same_outputs(demo_build: Path, tmp_path: Pat
         assert found == [(1, 0)], (f"{name} on Spark holds {found[0][1]} rows beside "
                                    f"{found[0][0] - found[0][1]} day rows on the emptied day")
 
-    spark.full_refresh(NEXT_DAY, data_tests=False)
+    spark.full_refresh(NEXT_DAY)
     assert_equal_to_full_refresh(spark, "Spark")
 
 

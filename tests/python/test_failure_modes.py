@@ -135,16 +135,14 @@ def start_loader(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
 
 
 def dbt_command(warehouse: Path, *args: str) -> tuple[list[str], dict[str, str]]:
-    """`dbt build` as of AS_OF without data and unit tests (they check the data, they do not
-    change it; this file's time goes to the failures), its target and logs in the warehouse's
-    folder, the Parquet copies beside it."""
+    """`dbt build --vars '{as_of_date: ...}'` as the README writes it (run from the project
+    root), its target and logs in the warehouse's folder (dbt's environment variables), the
+    Parquet copies beside it."""
     folder = warehouse.parent
-    command = [str(DBT), "build", "--exclude", "resource_type:test", "resource_type:unit_test",
-               "--project-dir", str(ROOT), "--profiles-dir", str(ROOT), "--no-use-colors",
-               "--target-path", str(folder / "target"), "--log-path", str(folder / "logs"),
-               "--vars", f'{{as_of_date: "{AS_OF}"}}', *args]
+    command = [str(DBT), "build", "--vars", f'{{as_of_date: "{AS_OF}"}}', *args]
     env = {**os.environ, "DUCKDB_PATH": str(warehouse), "PARQUET_DIR": str(folder / "parquet"),
-           "PYTHONUNBUFFERED": "1"}
+           "DBT_TARGET_PATH": str(folder / "target"), "DBT_LOG_PATH": str(folder / "logs"),
+           "DBT_USE_COLORS": "false", "PYTHONUNBUFFERED": "1"}
     return command, env
 
 

@@ -57,7 +57,7 @@ rules as (
 
 final as (
 
-    select {{ dbt.hash(dbt.listagg(rule, "'\n'", "order by " ~ rule)) }} as address_rules
+    select {{ dbt.hash(sorted_lines(rule)) }} as address_rules
     from rules
 
 )

@@ -3,7 +3,7 @@
         materialized='incremental',
         incremental_strategy='insert_overwrite' if target.type == 'spark' else 'delete+insert',
         unique_key='sent_date',
-        partition_by='sent_date',
+        partition_by='sent_date' if target.type == 'spark' else none,
         on_schema_change='fail',
     )
 }}

@@ -3,7 +3,7 @@
         materialized='incremental',
         incremental_strategy='insert_overwrite' if target.type == 'spark' else 'delete+insert',
         unique_key='sent_month',
-        partition_by='sent_month',
+        partition_by='sent_month' if target.type == 'spark' else none,
         on_schema_change='fail',
     )
 }}

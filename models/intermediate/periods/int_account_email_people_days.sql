@@ -3,7 +3,7 @@
         materialized='incremental',
         incremental_strategy='insert_overwrite' if target.type == 'spark' else 'delete+insert',
         unique_key='activity_date',
-        partition_by='activity_date',
+        partition_by='activity_date' if target.type == 'spark' else none,
         on_schema_change='fail',
     )
 }}

@@ -3,7 +3,7 @@
         materialized='incremental',
         incremental_strategy='insert_overwrite' if target.type == 'spark' else 'delete+insert',
         unique_key=['aggregation_level', 'period_start'],
-        partition_by=['aggregation_level', 'period_start'],
+        partition_by=['aggregation_level', 'period_start'] if target.type == 'spark' else none,
         on_schema_change='fail',
     )
 }}
