@@ -1,9 +1,11 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='insert_overwrite' if target.type == 'spark' else 'delete+insert',
+        incremental_strategy='insert_overwrite' if target.type in ('spark', 'databricks')
+            else 'delete+insert',
         unique_key='activity_date',
-        partition_by='activity_date' if target.type == 'spark' else none,
+        partition_by='activity_date' if target.type in ('spark', 'databricks')
+            else none,
         on_schema_change='fail',
     )
 }}

@@ -1,9 +1,11 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='insert_overwrite' if target.type == 'spark' else 'delete+insert',
+        incremental_strategy='insert_overwrite' if target.type in ('spark', 'databricks')
+            else 'delete+insert',
         unique_key=['aggregation_level', 'period_start'],
-        partition_by=['aggregation_level', 'period_start'] if target.type == 'spark' else none,
+        partition_by=['aggregation_level', 'period_start'] if target.type in ('spark', 'databricks')
+            else none,
         on_schema_change='fail',
     )
 }}
