@@ -19,7 +19,7 @@ class CardsError(Exception):
     """Bad input or state, said in one sentence (the CLI exits 2 with it)."""
 
 
-# The `leadspace` output's columns (shared/INTERFACE.md), in the order a card shows them.
+# The `leadspace` output's columns (docs/metrics.md), in the order a card shows them.
 LEADSPACE_COLUMNS = (
     "AccountId", "LeadspaceCompanyId", "CompanyName", "Website", "Industry", "SubIndustry",
     "SIC", "NAICS", "EmployeeCount", "EmployeeRange", "RevenueUsd", "RevenueRange", "Country",

@@ -1,4 +1,4 @@
-"""The two kinds of failure the CLI tells apart (INTERFACE.md: exit 2 and exit 1)."""
+"""The two kinds of failure the CLI tells apart (docs/configuration.md: exit 2 and exit 1)."""
 
 
 class BadInput(Exception):

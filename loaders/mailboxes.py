@@ -1,7 +1,8 @@
 """Which org mailboxes to read: `--mailbox` addresses and `--group` members, through Graph.
 
 Groups are expanded with `transitiveMembers` (nested groups included), users are
-de-duplicated by id, and the result must hold 2 to 2,500 mailboxes (METRICS.md, Inputs).
+de-duplicated by id, and the result must hold 2 to 2,500 mailboxes (docs/metrics.md, "The
+basics").
 """
 
 from __future__ import annotations

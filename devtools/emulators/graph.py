@@ -803,7 +803,8 @@ class GraphEmulator(LoopbackServer):
         return str(self._ca_file)
 
     def environment(self) -> dict[str, str]:
-        """The loaders' settings for this emulator, with the client secret (INTERFACE.md)."""
+        """The loaders' settings for this emulator, with the client secret
+        (docs/configuration.md)."""
         return {"GRAPH_API_URL": self.graph_url, "GRAPH_LOGIN_URL": self.login_url,
                 "GRAPH_TENANT_ID": self.tenant_id, "GRAPH_CLIENT_ID": self.client_id,
                 "GRAPH_CLIENT_SECRET": self.client_secret, "REQUESTS_CA_BUNDLE": self.ca_bundle}

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 ROOT = Path(__file__).resolve().parents[2]
-# the BI contract (INTERFACE.md)
+# the BI contract (docs/metrics.md)
 OUTPUTS = ("office", "office_user_entity", "stale_accounts", "leadspace", "enrichment_status")
 
 

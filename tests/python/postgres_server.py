@@ -97,7 +97,7 @@ class PostgresServer:
         return self.root / "server.log"
 
     def env(self) -> dict[str, str]:
-        """The POSTGRES_* settings (README, INTERFACE.md) that reach this server."""
+        """The POSTGRES_* settings (docs/configuration.md) that reach this server."""
         return {
             "POSTGRES_HOST": self.host,
             "POSTGRES_PORT": str(self.port),

@@ -130,7 +130,7 @@ class SparkServer:
         return self.root / "server.log"
 
     def env(self) -> dict[str, str]:
-        """The SPARK_* settings (README, INTERFACE.md) that reach this server."""
+        """The SPARK_* settings (docs/configuration.md) that reach this server."""
         return {"SPARK_HOST": self.host, "SPARK_PORT": str(self.port)}
 
     def query(self, sql: str) -> list[tuple]:

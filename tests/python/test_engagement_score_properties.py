@@ -1,4 +1,4 @@
-"""Property test of EngagementScore (shared/METRICS.md, "EngagementScore"), end to end.
+"""Property test of EngagementScore (docs/metrics.md, "EngagementScore"), end to end.
 
 Hypothesis builds small random organisations (2-3 org mailboxes, 3-4 accounts with 1-3
 contacts each, a few emails and meetings inside the window, some meetings organized by a

@@ -6,7 +6,8 @@ killed, that the next run lands raw tables identical to an uninterrupted load's 
 an identical `office`.
 
 What the user sees, mode by mode (W the warehouse, F a file, P a process id; "killed" exits
--9, 137 in a shell). Exit 2 is bad input or settings, 1 any other failure (INTERFACE.md).
+-9, 137 in a shell). Exit 2 is bad input or settings, 1 any other failure
+(docs/configuration.md).
 
 graph killed with SIGKILL mid-page (a page half received), between two batches, or during
   the final compaction (the last run's streams had all landed)

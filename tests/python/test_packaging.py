@@ -1,11 +1,20 @@
 """The installed product is `loaders`, `cards` and `parquet_publish`; the emulators, the synthetic
-organisation, the demo driver and the benchmarks stay in the clone (devtools/, bench/)."""
+organisation, the demo driver and the benchmarks stay in the clone (devtools/, bench/). The
+wheel is licensed Apache-2.0 (PEP 639 metadata) and carries the LICENSE file."""
 
 from __future__ import annotations
 
 import ast
+import hashlib
+import shutil
+import subprocess
+import sys
 import tomllib
+import zipfile
+from email.parser import Parser
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV_ONLY = ("devtools", "bench")
@@ -36,3 +45,51 @@ def test_shipped_code_never_imports_dev_tooling():
         if module.split(".")[0] in DEV_ONLY
     }
     assert not offenders, sorted(offenders)
+
+
+# sha256 of the Apache License 2.0's text from its title to "END OF TERMS AND CONDITIONS"
+# (surrounding blank lines stripped), as apache.org publishes it (LICENSE-2.0.txt)
+APACHE_2_TERMS_SHA256 = "4bf96504d6e83ce5c6fc7167f1795d9ceaa68e70ab86bc5d08ab93184262bbbe"
+TERMS_END = "END OF TERMS AND CONDITIONS"
+
+
+def test_license_file_is_the_apache_2_text():
+    text = (ROOT / "LICENSE").read_text()
+    terms = text[: text.index(TERMS_END) + len(TERMS_END)].strip()
+    assert hashlib.sha256(terms.encode()).hexdigest() == APACHE_2_TERMS_SHA256
+    assert "APPENDIX: How to apply the Apache License to your work." in text
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """The wheel `pip wheel` builds from what pyproject.toml ships, in a copy of those files
+    (a build in the clone would leave build/ behind)."""
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "LICENSE"):
+        shutil.copy2(ROOT / name, source / name)
+    for package in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"
+    ]:
+        shutil.copytree(
+            ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out),
+         str(source)],
+        check=True, timeout=300,
+    )
+    (built,) = out.glob("account_engagement-*.whl")
+    return built
+
+
+def test_wheel_declares_apache_2_and_holds_the_license(wheel: Path):
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        (metadata_name,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+        metadata = Parser().parsestr(archive.read(metadata_name).decode())
+        dist_info = metadata_name.rsplit("/", 1)[0]
+        shipped_license = archive.read(f"{dist_info}/licenses/LICENSE")
+    assert metadata["License-Expression"] == "Apache-2.0"
+    assert metadata.get_all("License-File") == ["LICENSE"]
+    assert shipped_license == (ROOT / "LICENSE").read_bytes()

@@ -1,6 +1,6 @@
-{#- One row per account and period of the window (METRICS.md): a Year row for every account, Month
-    and Week rows for the accounts active in the window; every figure `office` publishes, and
-    the inputs of its EngagementScore. -#}
+{#- One row per account and period of the window (docs/metrics.md): a Year row for every
+    account, Month and Week rows for the accounts active in the window; every figure `office`
+    publishes, and the inputs of its EngagementScore. -#}
 with
 
 accounts as (
