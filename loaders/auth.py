@@ -15,6 +15,10 @@ against a token endpoint that MSAL cannot use (an http GRAPH_LOGIN_URL, which on
 server on this machine can be, or one without an OpenID configuration) is sent as the OAuth
 2.0 client-credentials request MSAL itself sends (`POST {authority}/oauth2/v2.0/token`); the
 identity platform's answer, a refusal included, reads the same either way.
+
+Until the identity platform has answered once, a token request (MSAL's, or the direct one)
+that cannot reach it is retried by `reach.FirstContact`: a line for each retry, and after the
+give-up budget (LOADERS_CONNECT_GIVE_UP_SECONDS) a sentence naming GRAPH_LOGIN_URL (exit 2).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from msal.exceptions import MsalServiceError
 
 from loaders.certificate import UPLOAD
 from loaders.errors import BadInput, LoadFailed
+from loaders.reach import FirstContact, Timeouts
 from loaders.settings import GraphSettings
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -42,9 +47,15 @@ T = TypeVar("T")
 
 
 class TokenProvider:
-    def __init__(self, settings: GraphSettings, session: requests.Session) -> None:
+    def __init__(self, settings: GraphSettings, session: requests.Session,
+                 contact: FirstContact | None = None) -> None:
         self._settings = settings
-        session.request = functools.partial(session.request, timeout=TIMEOUT_SECONDS)
+        self._contact = contact or FirstContact.for_url(
+            settings.login_url, "the identity platform", "GRAPH_LOGIN_URL",
+            settings.give_up_seconds)
+        # the first contact's timeouts while it lasts (MSAL sends through this session)
+        self._first_timeouts: Timeouts = None
+        session.request = functools.partial(self._timed, session.request)
         self._session = session
         self._lock = threading.Lock()
         self._app: msal.ConfidentialClientApplication | None = None
@@ -123,10 +134,28 @@ class TokenProvider:
             raise ValueError("the token answer is not a JSON object")
         return answer
 
-    def _call(self, request: Callable[[], T]) -> T:
-        """`request()`, its transport failures as one sentence each."""
+    def _timed(self, send: Callable[..., requests.Response], method: str, url: str,
+               **kwargs: object) -> requests.Response:
+        """The session's `request`, with the first contact's timeouts while it lasts and
+        TIMEOUT_SECONDS (unless the caller gives its own) after."""
+        if self._first_timeouts is not None:
+            kwargs["timeout"] = self._first_timeouts
+        else:
+            kwargs.setdefault("timeout", TIMEOUT_SECONDS)
+        return send(method, url, **kwargs)
+
+    def _attempt(self, request: Callable[[], T], timeouts: Timeouts) -> T:
+        self._first_timeouts = timeouts
         try:
             return request()
+        finally:
+            self._first_timeouts = None
+
+    def _call(self, request: Callable[[], T]) -> T:
+        """`request()` (retried while the identity platform was never reached), its transport
+        failures as one sentence each."""
+        try:
+            return self._contact.call(lambda timeouts: self._attempt(request, timeouts))
         except requests.exceptions.SSLError as exc:
             raise BadInput(tls_sentence(self._settings.login_url, "GRAPH_LOGIN_URL", exc)) from None
         except requests.RequestException as exc:

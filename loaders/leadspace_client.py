@@ -19,6 +19,12 @@ resent after a 5xx or a lost answer: it may have been processed, and paid for. R
 paced to stay under `max_rate` per second. 401 and 427 stop the run (BadInput, exit 2): they
 are the user's key or credits, and retrying cannot fix them. The key never appears in a
 message.
+
+Until Leadspace has answered once, a call that cannot reach it is retried by
+`reach.FirstContact` (a line for each retry; after the give-up budget, a sentence naming
+LEADSPACE_API_URL, exit 2). A POST is attempted again only while its connection (TCP, proxy,
+TLS handshake) cannot be opened; once sent, its answer is awaited until the budget is spent,
+and the POST is not sent again.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import orjson
 import requests
 
 from loaders.errors import BadInput, LoadFailed
+from loaders.reach import FirstContact, open_connection
 from loaders.settings import LeadspaceSettings
 from loaders.transport import build_session
 
@@ -39,6 +46,7 @@ BULK_PATH = "/enrichment/enrich/bulk"
 SINGLE_PATH = "/enrichment/enrich/single"
 BULK_LIMIT = 500  # records per bulk request (documented maximum)
 DOCUMENTED_RATE = 30.0  # requests per second
+TIMEOUTS = (10, 120)  # connect, read: once Leadspace has answered
 
 
 class ResultsNotFound(LoadFailed):
@@ -61,12 +69,14 @@ class LeadspaceClient:
             "Authorization": f"Bearer {settings.token}",
             "Accept": "application/json",
         }
+        self._contact = FirstContact.for_url(self.base_url, "Leadspace", "LEADSPACE_API_URL",
+                                             settings.give_up_seconds)
         # POSTs: only 429 is resent (never a 5xx or a lost answer); polls: the usual set.
         self._post = build_session(
             4, retries, backoff, status_forcelist=(429,),
-            allowed_methods=frozenset({"POST"}), retry_reads=False,
+            allowed_methods=frozenset({"POST"}), retry_reads=False, contact=self._contact,
         )
-        self._get = build_session(4, retries, backoff)
+        self._get = build_session(4, retries, backoff, contact=self._contact)
         self._min_gap = 1.0 / max_rate if max_rate > 0 else 0.0
         self._next_at = 0.0
         self._pace_lock = threading.Lock()
@@ -161,13 +171,20 @@ class LeadspaceClient:
         self._pace()
         try:
             if method == "POST":
-                response = self._post.post(
-                    url, data=orjson.dumps(body),
-                    headers={**self._headers, "Content-Type": "application/json"},
-                    timeout=(10, 120),
+                data = orjson.dumps(body)
+                response = self._contact.call(
+                    lambda timeouts: self._post.post(
+                        url, data=data,
+                        headers={**self._headers, "Content-Type": "application/json"},
+                        timeout=timeouts or TIMEOUTS,
+                    ),
+                    resend=False,
+                    connect=lambda seconds: open_connection(self._post, url, seconds),
                 )
             else:
-                response = self._get.get(url, headers=self._headers, timeout=(10, 120))
+                response = self._contact.call(
+                    lambda timeouts: self._get.get(url, headers=self._headers,
+                                                   timeout=timeouts or TIMEOUTS))
         except requests.RequestException as exc:
             raise LoadFailed(
                 f"Leadspace did not answer {method} {_path(url)} ({type(exc).__name__}); "

@@ -1,4 +1,5 @@
-"""The progress bar every long loader run shows (rich; off with `--no-progress`)."""
+"""The progress bar every long loader run shows (rich; off with `--no-progress`), and the
+lines that tell a waiting user what the loader is waiting for."""
 
 from __future__ import annotations
 
@@ -14,3 +15,9 @@ def progress_bar(enabled: bool) -> Progress:
         disable=not enabled,
         transient=False,
     )
+
+
+def say(line: str) -> None:
+    """One line of progress for a user waiting (a retry, a wait), on the progress bar's stream
+    (stdout; above the bar while one is shown); stderr keeps the one sentence of a failure."""
+    print(line, flush=True)

@@ -1,7 +1,9 @@
-"""Settings from the environment (INTERFACE.md). Secrets are read here and never printed."""
+"""Settings from the environment (docs/configuration.md). Secrets are read here and never
+printed."""
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from functools import cache
@@ -13,10 +15,30 @@ from loaders.certificate import ClientCertificate, load_certificate
 from loaders.errors import BadInput
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+GIVE_UP_SETTING = "LOADERS_CONNECT_GIVE_UP_SECONDS"
+DEFAULT_GIVE_UP_SECONDS = 60.0
 
 
 def duckdb_path() -> Path:
     return Path(os.environ.get("DUCKDB_PATH") or PROJECT_ROOT / "warehouse.duckdb")
+
+
+def connect_give_up_seconds() -> float:
+    """How long the first contact with a server may take before the loader gives up on it
+    (LOADERS_CONNECT_GIVE_UP_SECONDS, 60 s by default; see loaders/reach.py)."""
+    text = os.environ.get(GIVE_UP_SETTING, "").strip()
+    if not text:
+        return DEFAULT_GIVE_UP_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds <= 3600:  # nan and inf fail too
+        raise BadInput(
+            f"{GIVE_UP_SETTING}={text!r} is not a number of seconds above 0 and at most 3600: "
+            f"unset it for the default ({DEFAULT_GIVE_UP_SECONDS:.0f}) or give e.g. 30."
+        )
+    return seconds
 
 
 @cache
@@ -45,6 +67,7 @@ class GraphSettings:
     client_id: str
     client_secret: str | None = field(default=None, repr=False)
     client_certificate: ClientCertificate | None = field(default=None, repr=False)
+    give_up_seconds: float = DEFAULT_GIVE_UP_SECONDS
 
     @property
     def credential_setting(self) -> str:
@@ -92,6 +115,7 @@ class GraphSettings:
             client_id=os.environ["GRAPH_CLIENT_ID"],
             client_secret=secret or None,
             client_certificate=load_certificate(certificate, password) if certificate else None,
+            give_up_seconds=connect_give_up_seconds(),
         )
 
 
@@ -114,6 +138,7 @@ def _check_ca_bundle() -> None:
 class LeadspaceSettings:
     api_url: str
     token: str = field(repr=False)
+    give_up_seconds: float = DEFAULT_GIVE_UP_SECONDS
 
     @classmethod
     def from_env(cls) -> LeadspaceSettings:
@@ -126,6 +151,7 @@ class LeadspaceSettings:
         return cls(
             api_url=os.environ.get("LEADSPACE_API_URL", "https://apigw.leadspace.com").rstrip("/"),
             token=token,
+            give_up_seconds=connect_give_up_seconds(),
         )
 
 
@@ -138,6 +164,7 @@ class PostgresSettings:
     user: str
     dbname: str
     password: str = field(repr=False)
+    give_up_seconds: float = DEFAULT_GIVE_UP_SECONDS
 
     @property
     def address(self) -> str:
@@ -158,6 +185,7 @@ class PostgresSettings:
             user=os.environ["POSTGRES_USER"],
             dbname=os.environ["POSTGRES_DB"],
             password=os.environ.get("POSTGRES_PASSWORD", ""),
+            give_up_seconds=connect_give_up_seconds(),
         )
 
 
@@ -182,6 +210,7 @@ class SparkSettings:
     host: str
     port: int
     raw_path: Path
+    give_up_seconds: float = DEFAULT_GIVE_UP_SECONDS
 
     @property
     def address(self) -> str:
@@ -195,4 +224,5 @@ class SparkSettings:
             host=os.environ.get("SPARK_HOST") or "127.0.0.1",
             port=port,
             raw_path=Path(raw_path).resolve(),
+            give_up_seconds=connect_give_up_seconds(),
         )

@@ -4,6 +4,10 @@
   for `Retry-After` when Graph sends it and otherwise backs off exponentially with jitter;
   the number of attempts is bounded. A TLS certificate that fails verification is not
   retried: it becomes a sentence naming REQUESTS_CA_BUNDLE.
+- Until Graph (and the identity platform) has answered once, a request that cannot reach it
+  is retried by `reach.FirstContact` instead, with short timeouts and a line for each retry,
+  and given up with a sentence naming GRAPH_API_URL (GRAPH_LOGIN_URL) within the give-up
+  budget (LOADERS_CONNECT_GIVE_UP_SECONDS); urllib3 does not retry it silently meanwhile.
 - 401 renews the token once per request; 403 and 404 become readable errors.
 - Each mailbox gets at most `per_mailbox_limit` requests in flight (Outlook allows 4).
 - Pages are followed by `@odata.nextLink` used verbatim; a page may be empty and still
@@ -34,9 +38,11 @@ from urllib3.util.retry import Retry
 
 from loaders.auth import TokenProvider, tls_sentence
 from loaders.errors import BadInput, LoadFailed
+from loaders.reach import FirstContact, Timeouts
 from loaders.settings import GraphSettings
 
 PER_MAILBOX_LIMIT = 4
+READ_TIMEOUTS = (10, 120)  # connect, read: once Graph has answered (pages can be slow)
 # A token may expire while a request waits out a Retry-After: renew it, a few times at most.
 TOKEN_ATTEMPTS = 3
 
@@ -123,13 +129,17 @@ class Page:
 
 
 class _CountedRetry(Retry):
-    """urllib3's Retry that calls `on_retry()` each time it lets a request be sent again."""
+    """urllib3's Retry that calls `on_retry()` each time it lets a request be sent again, and
+    leaves a request that did not reach a server not yet answered (`contact`) to the first
+    contact's own retries, which the user sees."""
 
     on_retry: Callable[[], None] | None = None
+    contact: FirstContact | None = None
 
     def new(self, **kwargs) -> _CountedRetry:
         retry = super().new(**kwargs)
         retry.on_retry = self.on_retry
+        retry.contact = self.contact
         return retry
 
     def increment(self, method: str | None = None, url: str | None = None, response=None,
@@ -138,6 +148,12 @@ class _CountedRetry(Retry):
             error.args[0] if error.args else None, ssl.SSLCertVerificationError
         ):  # a certificate this machine does not trust stays untrusted: not sent again
             raise urllib3.exceptions.MaxRetryError(_pool, url, error) from error
+        contact = self.contact
+        if contact is not None and not contact.answered:
+            if response is not None:
+                contact.answered = True  # a status to retry (429, 5xx): it answers
+            elif error is not None:
+                raise urllib3.exceptions.MaxRetryError(_pool, url, error) from error
         # raises once the retries are spent
         retry = super().increment(method, url, response, error, _pool, _stacktrace)
         if self.on_retry is not None:
@@ -154,6 +170,7 @@ def build_session(
     retry_reads: bool = True,
     url: str | None = None,
     on_retry: Callable[[], None] | None = None,
+    contact: FirstContact | None = None,
 ) -> requests.Session:
     """A session that retries `status_forcelist` answers (waiting out `Retry-After` when sent,
     else backing off exponentially with jitter) and dropped connections, a bounded number of
@@ -162,7 +179,9 @@ def build_session(
     clients. With `url` (the host every request of the session goes to), what requests would
     look up in the environment on each request is read once instead: the proxies for that
     host (HTTPS_PROXY, NO_PROXY, ...) and the CA bundle (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE);
-    `.netrc` is then left out (a Basic login from it would replace the Bearer token)."""
+    `.netrc` is then left out (a Basic login from it would replace the Bearer token). With
+    `contact`, a request that fails to reach the server before it ever answered is not retried
+    here but raised to that FirstContact, which retries it visibly."""
     retry = _CountedRetry(
         total=retries,
         connect=retries,
@@ -177,6 +196,7 @@ def build_session(
         raise_on_status=False,
     )
     retry.on_retry = on_retry
+    retry.contact = contact
     session = requests.Session()
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=retry)
     session.mount("http://", adapter)
@@ -204,11 +224,16 @@ class GraphClient:
         self._sessions: queue.SimpleQueue[requests.Session] = queue.SimpleQueue()
         self.retries_made = 0  # requests urllib3 sent again (429, 5xx, a lost connection)
         self._count_lock = threading.Lock()
+        self._contact = FirstContact.for_url(self.base_url, "Microsoft Graph", "GRAPH_API_URL",
+                                             settings.give_up_seconds)
         self._new_session = lambda: build_session(1, retries, backoff, url=self.base_url,
-                                                  on_retry=self._retried)
+                                                  on_retry=self._retried, contact=self._contact)
+        login = FirstContact.for_url(settings.login_url, "the identity platform",
+                                     "GRAPH_LOGIN_URL", settings.give_up_seconds)
         self._tokens = TokenProvider(settings, build_session(2, retries, backoff,
                                                              url=settings.login_url,
-                                                             on_retry=self._retried))
+                                                             on_retry=self._retried,
+                                                             contact=login), login)
         self._slots: dict[str, threading.Semaphore] = defaultdict(
             lambda: threading.BoundedSemaphore(per_mailbox_limit)
         )
@@ -244,13 +269,10 @@ class GraphClient:
                 request_headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
                 request_headers.update(headers or {})
                 try:
-                    with self._session() as session, session.get(
-                        url, params=params, headers=request_headers, timeout=(10, 120),
-                        stream=True,
-                    ) as response:
-                        # the body in one read: requests' own reads it 10 KB at a time,
-                        # ~80 reads per page, the fetching side's largest CPU cost
-                        body = response.raw.read(decode_content=True)
+                    with self._session() as session:
+                        status, body = self._contact.call(
+                            lambda timeouts, s=session, h=request_headers: _fetch(
+                                s, url, params, h, timeouts))
                 except requests.exceptions.SSLError as exc:
                     raise BadInput(tls_sentence(self.base_url, "GRAPH_API_URL", exc)) from None
                 except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
@@ -259,10 +281,10 @@ class GraphClient:
                         f"{_redact(url)}"
                     ) from None
                 self.requests_made += 1
-                if response.status_code == 401 and attempt < TOKEN_ATTEMPTS - 1:
+                if status == 401 and attempt < TOKEN_ATTEMPTS - 1:
                     self._tokens.invalidate(token)
                     continue
-                return self._page_or_raise(response.status_code, body, url)
+                return self._page_or_raise(status, body, url)
         raise AssertionError("unreachable")
 
     def _retried(self) -> None:
@@ -325,6 +347,16 @@ class GraphClient:
         if status == 400 and ("skiptoken" in url.lower() or "deltatoken" in url.lower()):
             raise SyncStateExpired(status, code, message, url)
         raise GraphError(status, code, message, url)
+
+
+def _fetch(session: requests.Session, url: str, params: dict | None, headers: dict,
+           timeouts: Timeouts) -> tuple[int, bytes]:
+    """One GET: its status and its body."""
+    with session.get(url, params=params, headers=headers, timeout=timeouts or READ_TIMEOUTS,
+                     stream=True) as response:
+        # the body in one read: requests' own reads it 10 KB at a time, ~80 reads per page,
+        # the fetching side's largest CPU cost
+        return response.status_code, response.raw.read(decode_content=True)
 
 
 def _graph_error(status: int, raw: bytes) -> tuple[str, str]:
