@@ -21,7 +21,11 @@
    each after `python -m loaders export --target postgres` (timed apart), printed beside
    DuckDB's. With `--spark`, the same on a local Spark Thrift server started from the pinned
    pyspark (tests/python/spark_server.py; all cores), each build after `python -m loaders
-   export --target spark`, with the server's peak memory (the JVM's VmHWM).
+   export --target spark`, with the server's peak memory (the JVM's VmHWM). The first
+   export of each is whole (the year); the one after the day copies only what changed since
+   (loaders/export_changes.py): both are printed side by side with their ratio (target:
+   <= 10 %). With `--exports-only`, only the year, the exports and the day are run (no dbt
+   build, no limit): the export figures in a few minutes instead of ~15 at 100 mailboxes.
 
 The timed builds run with DuckDB's memory_limit at DUCKDB_MEMORY_LIMIT (default 5GB, see
 DEFAULT_MEMORY_LIMIT; DuckDB's own default is 80 % of the machine's memory).
@@ -30,7 +34,7 @@ Prints rows, seconds, each dbt process's peak memory (its max RSS, from wait4), 
 the full build to the limit, and the slowest nodes of each build (target/run_results.json).
 
     python -m bench.transform --mailboxes 100 --messages-per-mailbox 30000 \\
-        [--postgres] [--spark]
+        [--postgres] [--spark] [--exports-only]
 """
 
 from __future__ import annotations
@@ -350,15 +354,54 @@ def dbt_build(path: Path, workdir: Path, as_of: date, label: str,
     return seconds, timings, usage.ru_maxrss
 
 
-def export_to_postgres(path: Path, postgres: dict[str, str], target: str = "postgres"
-                       ) -> float:
+def export_to_postgres(path: Path, postgres: dict[str, str], target: str = "postgres",
+                       *extra: str) -> float:
     """Seconds for `python -m loaders export --target postgres` (or `target`) of the
-    warehouse."""
+    warehouse; its lines of the big tables (rows copied, whole or changes) are printed."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "loaders", "export", "--target", target,
-                    "--no-progress"], cwd=PROJECT_ROOT, check=True, stdout=subprocess.DEVNULL,
-                   env={**os.environ, "DUCKDB_PATH": str(path), **postgres})
-    return time.perf_counter() - started
+    done = subprocess.run([sys.executable, "-m", "loaders", "export", "--target", target,
+                           "--no-progress", *extra], cwd=PROJECT_ROOT, check=True,
+                          stdout=subprocess.PIPE, text=True,
+                          env={**os.environ, "DUCKDB_PATH": str(path), **postgres})
+    seconds = time.perf_counter() - started
+    for line in done.stdout.splitlines():
+        if line.startswith((f"{GRAPH_SCHEMA}.messages:", f"{GRAPH_SCHEMA}.events:")):
+            print(f"  export --target {target}: {line}")
+    return seconds
+
+
+def print_exports(target: str, whole: float, after_day: float) -> None:
+    """The whole export's time beside the next day's (incremental) one, and their ratio."""
+    print(f"  export to {target} (not in the builds): the year (whole) {whole:.1f} s, "
+          f"after one day (changes only) {after_day:.1f} s: {after_day / whole:.1%} of the "
+          "whole (target <= 10 %)")
+
+
+def time_exports(path: Path, workdir: Path, scale: tuple[int, int, int, int], as_of: date,
+                 postgres: bool, spark: bool) -> None:
+    """--exports-only: the whole export of the year, one more day landed, the export of the
+    day's changes; on each target asked for."""
+    servers = []
+    try:
+        targets: dict[str, dict[str, str]] = {}
+        if postgres:
+            servers.append(throwaway_postgres().start())
+            targets["postgres"] = {**servers[-1].env(), "POSTGRES_SCHEMA": "bench"}
+        if spark:
+            servers.append(throwaway_spark().start())
+            targets["spark"] = {**servers[-1].env(), "SPARK_RAW_PATH": str(workdir / "spark_raw")}
+            shutil.rmtree(workdir / "spark_raw", ignore_errors=True)
+        whole = {target: export_to_postgres(path, env, target)
+                 for target, env in targets.items()}
+        in_worker(land_next_day, path, *scale, as_of + timedelta(days=1))
+        after_day = {target: export_to_postgres(path, env, target)
+                     for target, env in targets.items()}
+    finally:
+        for server in servers:
+            server.stop()
+    print(f"scale: {scale[0]} mailboxes x {scale[1]} messages, as of {as_of}, +1 day")
+    for target in targets:
+        print_exports(target, whole[target], after_day[target])
 
 
 def throwaway_spark():
@@ -413,9 +456,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="also time both builds on a throwaway PostgreSQL server")
     parser.add_argument("--spark", action="store_true",
                         help="also time both builds on a local Spark Thrift server")
+    parser.add_argument("--exports-only", action="store_true",
+                        help="time only the exports (--postgres, --spark): the year whole, "
+                             "then one more day's changes; no dbt build")
     args = parser.parse_args(argv)
     if args.mailboxes < 3:
         parser.error("--mailboxes must be at least 3")
+    if args.exports_only and not (args.postgres or args.spark):
+        parser.error("--exports-only times the exports: add --postgres and/or --spark")
 
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -428,6 +476,13 @@ def main(argv: list[str] | None = None) -> int:
     in_worker(land_year, path, *scale, args.as_of)
     print(f"landed one year in {time.perf_counter() - started:.1f} s "
           f"({path.stat().st_size / 2**30:.2f} GiB)")
+
+    if args.exports_only:
+        time_exports(path, workdir, scale, args.as_of, args.postgres, args.spark)
+        if not args.keep:
+            for big in (path, path.with_suffix(".duckdb.wal")):
+                big.unlink(missing_ok=True)
+        return 0
 
     limit = in_worker(the_limit, path)
     project = args.project_dir.resolve()
@@ -443,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
                 path, workdir / "postgres", args.as_of, "postgres full", project, postgres)
         if args.spark:
             spark_server = throwaway_spark().start()
+            shutil.rmtree(workdir / "spark_raw", ignore_errors=True)  # the first export: whole
             spark = {**spark_server.env(), "SPARK_SCHEMA": "bench",
                      "SPARK_RAW_PATH": str(workdir / "spark_raw"),
                      "PARQUET_DIR": str(workdir / "spark_parquet")}
@@ -490,8 +546,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{'':14}{'DuckDB':>10}{'PostgreSQL':>12}")
         print(f"  full dbt build          {full:10.1f}{pg_full:12.1f} s")
         print(f"  build after one day     {incremental:10.1f}{pg_next:12.1f} s")
-        print(f"  export to Postgres (not in the builds): the year {pg_export_full:.1f} s, "
-              f"after one day {pg_export_next:.1f} s")
+        print_exports("Postgres", pg_export_full, pg_export_next)
     if spark_server:
         print(f"side by side ({args.mailboxes} mailboxes): {'':14}{'DuckDB':>10}{'Spark':>10}"
               f"{'ratio':>8}")
@@ -500,8 +555,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{sp_next / incremental:8.1f} s")
         print(f"  peak memory             {peak_full / 2**20:10.2f}{sp_peak / 2**20:10.2f} GiB "
               "(DuckDB: the dbt process; Spark: the server's JVM)")
-        print(f"  export to Spark (not in the builds): the year {sp_export_full:.1f} s, "
-              f"after one day {sp_export_next:.1f} s")
+        print_exports("Spark", sp_export_full, sp_export_next)
     slowest = [("full", full_timings), ("+1 day", incremental_timings)]
     if server:
         slowest += [("Postgres full", pg_full_timings), ("Postgres +1 day", pg_next_timings)]

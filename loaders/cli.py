@@ -1,4 +1,4 @@
-"""The command line: `python -m loaders COMMAND` (INTERFACE.md).
+"""The command line: `python -m loaders COMMAND` (docs/configuration.md).
 
 Exit status: 0 done; 2 bad input or settings (the message says what is wrong and how to fix
 it); 1 any other failure.
@@ -129,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
         "export", help="copy every raw table of the warehouse to another engine (replacing it)"
     )
     export_cmd.add_argument("--target", required=True, choices=["postgres", "spark"])
+    export_cmd.add_argument(
+        "--full", action="store_true",
+        help="copy every table whole (by default messages and events copy only what was "
+             "landed, changed or removed since the previous export)",
+    )
     export_cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     remove_cmd = commands.add_parser("remove", help="delete an enrichment's landed data")
@@ -253,9 +258,11 @@ def _export(args: argparse.Namespace) -> int:
         return _export_spark(args)
     settings = PostgresSettings.from_env()
     path = duckdb_path()
-    result = export.export_postgres(path, settings, show_progress=not args.no_progress)
+    result = export.export_postgres(path, settings, show_progress=not args.no_progress,
+                                    full=args.full)
     for table, rows in result.tables:
-        print(f"{table}: {rows:,} {'row' if rows == 1 else 'rows'} copied")
+        print(f"{table}: {rows:,} {'row' if rows == 1 else 'rows'} copied "
+              f"({result.modes.get(table, 'whole')})")
     for table in result.recreated:
         print(f"{table}: its columns changed, so it was recreated (with the views on it: run "
               "dbt build --target postgres)")
@@ -269,9 +276,11 @@ def _export(args: argparse.Namespace) -> int:
 def _export_spark(args: argparse.Namespace) -> int:
     path = duckdb_path()
     settings = SparkSettings.from_env(path)
-    result = export_spark.export_spark(path, settings, show_progress=not args.no_progress)
+    result = export_spark.export_spark(path, settings, show_progress=not args.no_progress,
+                                       full=args.full)
     for table, rows in result.tables:
-        print(f"{table}: {rows:,} {'row' if rows == 1 else 'rows'} written")
+        print(f"{table}: {rows:,} {'row' if rows == 1 else 'rows'} written "
+              f"({result.modes.get(table, 'whole')})")
     print(
         f"exported {len(result.tables)} raw tables ({result.rows:,} rows) from {path} to "
         f"{settings.raw_path}, registered on Spark at {settings.address}, in "

@@ -19,6 +19,12 @@ recreates them) and created again. Until the commit, readers see the previous co
 for the new one); after it, the new one; never half of either. A failure rolls everything
 back. Running the export twice gives identical tables.
 
+Incremental: raw_graph.messages and raw_graph.events (the big tables) copy only the rows
+landed, changed or removed since the previous export, in the same transaction, with the
+record of that export kept in Postgres (`loaders_export.raw_table_state`); a first export, a
+changed schema, a replaced table or `--full` copies them whole (export_changes.py,
+export_postgres_changes.py). The result is the same copy as a whole export's.
+
 Types: VARCHAR -> text, BOOLEAN -> boolean, integers -> smallint / integer / bigint (HUGEINT
 and unsigned 64-bit -> numeric), DOUBLE -> double precision, FLOAT -> real, DECIMAL(p,s) ->
 numeric(p,s), DATE -> date, TIMESTAMP -> timestamp, TIMESTAMPTZ -> timestamptz, INTERVAL ->
@@ -117,6 +123,9 @@ class RawTable:
 class ExportResult:
     tables: list[tuple[str, int]] = field(default_factory=list)  # (schema.table, rows)
     recreated: list[str] = field(default_factory=list)  # tables whose columns changed
+    # how each table was copied: "whole" (an untracked table), "changes since the last
+    # export", or "whole: <why>" (a tracked table; export_changes.py)
+    modes: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -249,15 +258,42 @@ _LOGIN_REFUSED = (
 )
 
 
+def _pg_unreachable(exc: BaseException, settings: PostgresSettings):
+    """Why `exc` of psycopg2.connect says the server was not reached (None: it answered)."""
+    from loaders.reach import Failure
+
+    text = str(exc)
+    lower = text.lower()
+    if ("no password supplied" in lower or any(m in lower for m in _LOGIN_REFUSED)
+            or ("database" in lower and "does not exist" in lower)
+            or not any(marker in lower for marker in _UNREACHABLE)):
+        return None
+    reason = _scrub(text.split("failed:", 1)[-1].strip().splitlines()[0].rstrip("."), settings)
+    return Failure(reason[:1].lower() + reason[1:], before_sending=True)
+
+
 def connect_postgres(settings: PostgresSettings):
-    """A psycopg2 connection, or BadInput saying which setting to check."""
+    """A psycopg2 connection, or BadInput saying which setting to check. A server that cannot
+    be reached is tried again, each retry announced on a line, and given up within the
+    give-up budget (LOADERS_CONNECT_GIVE_UP_SECONDS; loaders/reach.py)."""
+    import math
+
+    from loaders.reach import FirstContact
+
     psycopg2 = _psycopg2()
+    contact = FirstContact(
+        settings.address, "Postgres", "POSTGRES_HOST and POSTGRES_PORT, and that the server is "
+        "running and accepts TCP connections there", settings.give_up_seconds,
+        classify=lambda exc: _pg_unreachable(exc, settings),
+    )
     try:
-        con = psycopg2.connect(
+        con = contact.call(lambda timeouts: psycopg2.connect(
             host=settings.host, port=settings.port, user=settings.user,
-            password=settings.password or None, dbname=settings.dbname, connect_timeout=10,
+            password=settings.password or None, dbname=settings.dbname,
+            # libpq waits whole seconds, 2 at least
+            connect_timeout=max(2, math.ceil(timeouts[0])) if timeouts else 10,
             application_name="account_engagement export",
-        )
+        ))
     except psycopg2.OperationalError as exc:
         text = str(exc)
         lower = text.lower()
@@ -276,13 +312,7 @@ def connect_postgres(settings: PostgresSettings):
                 f"Postgres at {settings.address} has no database {settings.dbname!r}: create "
                 "it (createdb) or set POSTGRES_DB to an existing one."
             ) from None
-        if any(marker in lower for marker in _UNREACHABLE):
-            reason = text.split("failed:", 1)[-1].strip().splitlines()[0].rstrip(".")
-            raise BadInput(
-                f"cannot reach Postgres at {settings.address} ({_scrub(reason, settings)}): "
-                "check POSTGRES_HOST and POSTGRES_PORT, and that the server is running and "
-                "accepts TCP connections there."
-            ) from None
+        # (a server not reached was tried again and given up by the FirstContact above)
         raise BadInput(
             f"cannot connect to Postgres at {settings.address} as {settings.user!r} "
             f"(database {settings.dbname!r}): {_scrub(text, settings)}; check the POSTGRES_* "
@@ -321,9 +351,41 @@ def _replace_table(cur, table: RawTable, result: ExportResult) -> None:
     )
 
 
+class _Copier:
+    """`copy ... from stdin` of a DuckDB query's rows (rendered as CSV by CsvStream) into a
+    Postgres table; the rows of the raw tables count on the progress bar."""
+
+    def __init__(self, cur, reading: duckdb.DuckDBPyConnection, batch_rows: int,
+                 advance: Callable[[int], None]) -> None:
+        self._cur, self._reading, self._batch_rows = cur, reading, batch_rows
+        self._advance = advance
+        self.stream: CsvStream | None = None  # the last one (its error, when reading failed)
+
+    def __call__(self, query: str, pg_name: str, columns: tuple[Column, ...],
+                 counted: bool) -> int:
+        reader = self._reading.sql(query).to_arrow_reader(self._batch_rows)
+        self.stream = stream = CsvStream(iter(reader), [c.name for c in columns],
+                                         self._advance if counted else lambda n: None)
+        names = ", ".join(quote_ident(c.name) for c in columns)
+        self._cur.copy_expert(
+            f"copy {pg_name} ({names}) from stdin with (format csv, header true)",
+            stream, size=COPY_CHUNK,
+        )
+        if self._cur.rowcount not in (-1, stream.rows):
+            raise LoadFailed(
+                f"Postgres took {self._cur.rowcount:,} rows of {pg_name} but {stream.rows:,} "
+                "were sent; nothing was changed in Postgres."
+            )
+        return stream.rows
+
+
 def export_postgres(path: Path, settings: PostgresSettings, show_progress: bool = True,
-                    batch_rows: int = BATCH_ROWS) -> ExportResult:
-    """Copy every raw table of the warehouse at `path` into Postgres, in one transaction."""
+                    batch_rows: int = BATCH_ROWS, full: bool = False) -> ExportResult:
+    """Copy the raw tables of the warehouse at `path` into Postgres, in one transaction: the
+    tracked ones' changes since the previous export (all of them with `full`), the others
+    whole (export_changes.py)."""
+    from loaders import export_postgres_changes as pg_changes  # it imports this module
+
     started = time.perf_counter()
     result = ExportResult()
     psycopg2 = _psycopg2()
@@ -334,42 +396,52 @@ def export_postgres(path: Path, settings: PostgresSettings, show_progress: bool 
         tables = raw_tables(duck, path)
         pg = connect_postgres(settings)
         current = None
-        stream: CsvStream | None = None
+        copy: _Copier | None = None
         try:
-            with pg.cursor() as cur, progress_bar(show_progress) as progress:
-                task = progress.add_task("rows copied", total=sum(t.rows for t in tables))
+            with pg.cursor() as cur, duck.cursor() as reading, \
+                    progress_bar(show_progress) as progress:
                 for schema in sorted({t.schema for t in tables}):
                     cur.execute(f"create schema if not exists {quote_ident(schema)}")
-                for table in tables:
-                    current = table
+                previous = pg_changes.read_state(cur)
+                plans = [pg_changes.plan(duck, cur, table, previous, full) for table in tables]
+                total = sum(plan.rows for plan in plans)
+                task = progress.add_task("rows copied", total=total)
+                copy = _Copier(cur, reading, batch_rows, lambda n: progress.advance(task, n))
+                for number, plan in enumerate(plans):
+                    table = current = plan.table
                     progress.update(task, description=table.qualified)
-                    _replace_table(cur, table, result)
-                    select = ", ".join(c.select for c in table.columns)
-                    columns = ", ".join(quote_ident(c.name) for c in table.columns)
-                    with duck.cursor() as reading:
-                        reader = reading.sql(
-                            f"select {select} from {quote_ident(table.schema)}."
-                            f"{quote_ident(table.name)}"
-                        ).to_arrow_reader(batch_rows)
-                        stream = CsvStream(iter(reader), [c.name for c in table.columns],
-                                           lambda n: progress.advance(task, n))
-                        cur.copy_expert(
-                            f"copy {table.pg_name} ({columns}) from stdin "
-                            "with (format csv, header true)",
-                            stream, size=COPY_CHUNK,
-                        )
-                    if cur.rowcount not in (-1, stream.rows):
-                        raise LoadFailed(
-                            f"Postgres took {cur.rowcount:,} rows of {table.qualified} but "
-                            f"{stream.rows:,} were sent; nothing was changed in Postgres."
-                        )
-                    cur.execute(f"analyze {table.pg_name}")
-                    result.tables.append((table.qualified, stream.rows))
+                    rows = None
+                    if plan.spec is not None and plan.whole is None:
+                        assert plan.previous is not None
+                        rows = pg_changes.copy_changes(cur, reading, table, plan.spec,
+                                                       plan.previous, copy, number)
+                        if rows is None:
+                            plan.whole = ("rows left the warehouse without a new version since "
+                                          "the last export")
+                            total += table.rows
+                            progress.update(task, total=total)
+                    if rows is None:
+                        rows = pg_changes.copy_whole(cur, table, plan.spec, copy, result)
+                    if plan.spec is not None and plan.stamps is not None:
+                        pg_changes.save_state(cur, table, plan.spec, plan.stamps.latest)
+                    result.modes[table.qualified] = (
+                        "whole" if plan.spec is None else f"whole: {plan.whole}" if plan.whole
+                        else "changes since the last export")
+                    result.tables.append((table.qualified, rows))
+                pg_changes.forget_state(cur, [p.table.qualified for p in plans if not p.spec])
                 progress.update(task, description="committing")
                 pg.commit()
         except psycopg2.Error as exc:
             _rollback(pg)
-            raise _failure(psycopg2, exc, stream, current, settings) from None
+            raise _failure(psycopg2, exc, copy.stream if copy else None, current,
+                           settings) from None
+        except duckdb.Error as exc:  # a query on the warehouse, outside a copy's stream
+            _rollback(pg)
+            where = f" {current.qualified}" if current else ""
+            raise LoadFailed(
+                f"reading{where} from the warehouse failed ({_scrub(str(exc), settings)}); "
+                "nothing was changed in Postgres."
+            ) from None
         except BaseException:
             _rollback(pg)
             raise

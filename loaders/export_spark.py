@@ -18,6 +18,12 @@ external Parquet table over its folder, dropped and created again (`create table
 parquet location '...'`), so Spark reads the new files and their columns, and dbt's staging
 views (SQL text on Spark) stay valid. Running the export twice gives identical tables.
 
+Incremental: raw_graph.messages and raw_graph.events are written as one file per day (per
+month while small) of their date, and an export rewrites only the files holding a row landed,
+changed or removed since the previous export (the others are linked into the fresh folder,
+which is swapped in whole as above); `--full`, a first export or a changed schema writes
+them whole (export_changes.py, export_spark_parts.py).
+
 The Spark server must read SPARK_RAW_PATH at the same absolute path (the local
 `make spark-server` does; on a cluster, a shared mount).
 """
@@ -35,6 +41,8 @@ import duckdb
 
 from loaders.errors import BadInput, LoadFailed
 from loaders.export import ExportResult, RawTable, quote_ident, raw_tables
+from loaders.export_changes import spec_for
+from loaders.export_spark_parts import Plan, plan, write
 from loaders.progress import progress_bar
 from loaders.settings import SparkSettings
 from loaders.warehouse import connect_read_only
@@ -64,19 +72,67 @@ def _spark_ident(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+def _spark_unreachable(exc: BaseException):
+    """Why `exc` of the Thrift connect says the server was not reached (None: it answered)."""
+    from thrift.transport.TTransport import TTransportException
+
+    from loaders.reach import Failure
+
+    if isinstance(exc, TTransportException):
+        reasons = {TTransportException.TIMED_OUT: "timed out",
+                   TTransportException.NOT_OPEN: "could not connect",
+                   TTransportException.END_OF_FILE: "the connection was closed without an answer"}
+        inner = getattr(exc, "inner", None)
+        reason = reasons.get(exc.type) or (
+            inner.strerror.lower() if isinstance(inner, OSError) and inner.strerror
+            else str(exc.message or type(exc).__name__).splitlines()[0])
+        return Failure(reason, before_sending=True)
+    if isinstance(exc, OSError):  # a socket error thrift let through
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        return Failure(reason.lower(), before_sending=True)
+    return None
+
+
 def connect_spark(settings: SparkSettings):
-    """A PyHive connection to the Thrift server, or BadInput saying which setting to check."""
+    """A PyHive connection to the Thrift server, or BadInput saying which setting to check. A
+    server that cannot be reached (or takes the connection and never answers: the socket has a
+    timeout until the session is open) is tried again, each retry announced on a line, and
+    given up within the give-up budget (LOADERS_CONNECT_GIVE_UP_SECONDS; loaders/reach.py)."""
     try:
+        import thrift_sasl
         from pyhive import hive
+        from thrift.transport.TSocket import TSocket
     except ImportError:
         raise BadInput(
             "the Spark client is not installed: install the spark extra "
             "(pip install -e '.[spark]') and run again."
         ) from None
+    from loaders.reach import FirstContact, Timeouts
+
     logging.getLogger("thrift").setLevel(logging.CRITICAL)  # its own "Could not connect" line
+
+    def attempt(timeouts: Timeouts):
+        # the transport PyHive builds for hive.connect(host, port, username="dbt") (SASL PLAIN,
+        # auth NONE), with a timeout on its socket while the session opens
+        sock = TSocket(settings.host, settings.port)
+        sock.setTimeout((timeouts or (10.0, 10.0))[0] * 1000)
+        transport = thrift_sasl.TSaslClientTransport(
+            lambda: hive.get_installed_sasl(host=settings.host, sasl_auth="PLAIN",
+                                            username="dbt", password="x"), "PLAIN", sock)
+        connection = hive.connect(thrift_transport=transport, username="dbt")
+        sock.setTimeout(None)  # statements may take long once the server answers
+        return connection
+
+    contact = FirstContact(
+        settings.address, "a Spark Thrift server",
+        "SPARK_HOST and SPARK_PORT, and that the server is running (make spark-server)",
+        settings.give_up_seconds, classify=_spark_unreachable,
+    )
     try:
-        return hive.connect(host=settings.host, port=settings.port, username="dbt")
-    except Exception as exc:  # thrift's TTransportException, socket errors
+        return contact.call(attempt)
+    except BadInput:  # not reached, given up
+        raise
+    except Exception as exc:  # an answer the session could not be opened with
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BadInput(
             f"cannot reach a Spark Thrift server at {settings.address} ({reason}): check "
@@ -102,9 +158,11 @@ def _write_table(duck: duckdb.DuckDBPyConnection, table: RawTable, root: Path) -
     return final
 
 
-def export_spark(path: Path, settings: SparkSettings, show_progress: bool = True
-                 ) -> ExportResult:
-    """Write every raw table of the warehouse at `path` as Parquet and register it on Spark."""
+def export_spark(path: Path, settings: SparkSettings, show_progress: bool = True,
+                 full: bool = False) -> ExportResult:
+    """Write the raw tables of the warehouse at `path` as Parquet and register them on Spark:
+    the tracked ones' files holding changes since the previous export (every file with
+    `full`; export_spark_parts.py), the others whole."""
     started = time.perf_counter()
     result = ExportResult()
     duck = connect_read_only(path)
@@ -114,20 +172,38 @@ def export_spark(path: Path, settings: SparkSettings, show_progress: bool = True
         current: RawTable | None = None
         try:
             cursor = spark.cursor()
+            plans: dict[str, Plan] = {}
+            for table in tables:
+                current = table
+                if spec := spec_for(table):
+                    plans[table.qualified] = plan(duck, table, spec, settings.raw_path, full)
+            current = None
             with progress_bar(show_progress) as progress:
-                task = progress.add_task("rows written", total=sum(t.rows for t in tables))
+                task = progress.add_task("rows written", total=sum(
+                    plans[t.qualified].rows if t.qualified in plans else t.rows
+                    for t in tables))
                 for schema in sorted({t.schema for t in tables}):
                     cursor.execute(f"create database if not exists {_spark_ident(schema)}")
                 for table in tables:
                     current = table
                     progress.update(task, description=table.qualified)
-                    folder = _write_table(duck, table, settings.raw_path)
+                    if tracked := plans.get(table.qualified):
+                        folder = write(duck, tracked, _select(table))
+                        rows = tracked.rows
+                        result.modes[table.qualified] = (
+                            f"whole: {tracked.whole}" if tracked.whole else
+                            f"changes since the last export: {len(tracked.cuts):,} of "
+                            f"{len(tracked.counts):,} {tracked.by} files rewritten")
+                    else:
+                        folder = _write_table(duck, table, settings.raw_path)
+                        rows = table.rows
+                        result.modes[table.qualified] = "whole"
                     name = f"{_spark_ident(table.schema)}.{_spark_ident(table.name)}"
                     location = str(folder).replace("\\", "\\\\").replace("'", "\\'")
                     cursor.execute(f"drop table if exists {name}")
                     cursor.execute(f"create table {name} using parquet location '{location}'")
-                    result.tables.append((table.qualified, table.rows))
-                    progress.advance(task, table.rows)
+                    result.tables.append((table.qualified, rows))
+                    progress.advance(task, rows)
         except duckdb.Error as exc:
             raise LoadFailed(
                 f"writing {current.qualified if current else 'a raw table'} as Parquet failed "
