@@ -9,8 +9,9 @@ later) and each builds again, incrementally; in the Spark test every copy of one
 is also removed. The five output tables of the BI contract must be equal cell by cell to
 DuckDB's after each build (exactly, the averages to the last bit; Spark's read from the
 Parquet folders its build publishes, as BI reads them), each engine's incremental build
-equal to its own `--full-refresh`, and on Spark the emptied day must hold its day row alone
-(a day whose recomputation yields no row still replaces its partition).
+equal to its own `--full-refresh` (on Spark: to DuckDB's), and on Spark the emptied day must
+hold its day row alone (a day whose recomputation yields no row still replaces its
+partition).
 """
 
 from __future__ import annotations
@@ -147,8 +148,14 @@ def test_duckdb_and_spark_build_the_same_outputs(demo_build: Path, tmp_path: Pat
         assert found == [(1, 0)], (f"{name} on Spark holds {found[0][1]} rows beside "
                                    f"{found[0][0] - found[0][1]} day rows on the emptied day")
 
-    spark.full_refresh(NEXT_DAY)
-    assert_equal_to_full_refresh(spark, "Spark")
+    # the incremental Spark build against DuckDB's full refresh (the first Spark build ran
+    # every model's full path already): a third Spark build of ~250 statements would add
+    # five minutes to CI
+    duck.full_refresh(NEXT_DAY)
+    for name in OUTPUTS:
+        found = differences(table(spark, name), table(duck, name, full_refresh=True))
+        assert not found, (f"{name}: Spark's incremental build differs from DuckDB's full "
+                           f"refresh in {len(found)} cells, e.g. {found[:3]}")
 
 
 @pytest.mark.parametrize("planted", ["a changed figure", "a figure one bit off", "a missing row"])
