@@ -74,14 +74,18 @@
 
 {#- nested_value(value, type) -> the literal, before its outer cast (DuckDB, Spark) -#}
 {%- macro nested_value(value, type) -%}
+    {{ return(adapter.dispatch('nested_value', 'account_engagement')(value, type)) }}
+{%- endmacro -%}
+
+{%- macro default__nested_value(value, type) -%}
     {%- if value is none -%}
         cast(null as {{ nested_type(type) }})
     {%- elif type is mapping -%}
         {%- set ns = namespace(fields=[]) -%}
         {%- for field, field_type in type.items() -%}
-            {%- set ns.fields = ns.fields + [(field, nested_value(value.get(field), field_type))] -%}
+            {%- set ns.fields = ns.fields + ["'" ~ field ~ "': " ~ nested_value(value.get(field), field_type)] -%}
         {%- endfor -%}
-        {{ struct_literal(ns.fields) }}
+        {{ '{' ~ ns.fields | join(', ') ~ '}' }}
     {%- elif type is string -%}
         {{ scalar_literal(value) }}
     {%- else -%}
@@ -89,7 +93,27 @@
         {%- for element in value -%}
             {%- set ns.elements = ns.elements + [nested_value(element, type[0])] -%}
         {%- endfor -%}
-        {{ list_literal(ns.elements) }}
+        [{{ ns.elements | join(', ') }}]
+    {%- endif -%}
+{%- endmacro -%}
+
+{%- macro spark__nested_value(value, type) -%}
+    {%- if value is none -%}
+        cast(null as {{ nested_type(type) }})
+    {%- elif type is mapping -%}
+        {%- set ns = namespace(fields=[]) -%}
+        {%- for field, field_type in type.items() -%}
+            {%- set ns.fields = ns.fields + ["'" ~ field ~ "', " ~ nested_value(value.get(field), field_type)] -%}
+        {%- endfor -%}
+        named_struct({{ ns.fields | join(', ') }})
+    {%- elif type is string -%}
+        {{ scalar_literal(value) }}
+    {%- else -%}
+        {%- set ns = namespace(elements=[]) -%}
+        {%- for element in value -%}
+            {%- set ns.elements = ns.elements + [nested_value(element, type[0])] -%}
+        {%- endfor -%}
+        array({{ ns.elements | join(', ') }})
     {%- endif -%}
 {%- endmacro -%}
 
@@ -105,79 +129,33 @@
 
 {#- nested_type(type) -> the engine's name of `type` (DuckDB, Spark) -#}
 {%- macro nested_type(type) -%}
+    {{ return(adapter.dispatch('nested_type', 'account_engagement')(type)) }}
+{%- endmacro -%}
+
+{%- macro default__nested_type(type) -%}
     {%- if type is mapping -%}
         {%- set ns = namespace(fields=[]) -%}
         {%- for field, field_type in type.items() -%}
-            {%- set ns.fields = ns.fields + [(field, nested_type(field_type))] -%}
+            {%- set ns.fields = ns.fields + [adapter.quote(field) ~ ' ' ~ nested_type(field_type)] -%}
         {%- endfor -%}
-        {{ struct_type(ns.fields) }}
-    {%- elif type == 'string' -%}
-        {{ dbt.type_string() }}
+        struct({{ ns.fields | join(', ') }})
     {%- elif type is string -%}
-        {{ type }}
+        {{ 'varchar' if type == 'string' else type }}
     {%- else -%}
-        {{ list_type(nested_type(type[0])) }}
+        {{ nested_type(type[0]) }}[]
     {%- endif -%}
 {%- endmacro -%}
 
-{#- How each engine spells a struct or a list, its literal and its type: `fields` a list of
-    (name, literal or type), `elements` a list of literals. -#}
-{%- macro struct_literal(fields) -%}
-    {{ return(adapter.dispatch('struct_literal', 'account_engagement')(fields)) }}
-{%- endmacro -%}
-
-{%- macro duckdb__struct_literal(fields) -%}
-    {%- set pairs = [] -%}
-    {%- for name, literal in fields %}{% do pairs.append(
-        "'" ~ name ~ "': " ~ literal) %}{% endfor -%}
-    {{ '{' ~ pairs | join(', ') ~ '}' }}
-{%- endmacro -%}
-
-{%- macro spark__struct_literal(fields) -%}
-    {%- set pairs = [] -%}
-    {%- for name, literal in fields %}{% do pairs.append(
-        "'" ~ name ~ "', " ~ literal) %}{% endfor -%}
-    named_struct({{ pairs | join(', ') }})
-{%- endmacro -%}
-
-{%- macro list_literal(elements) -%}
-    {{ return(adapter.dispatch('list_literal', 'account_engagement')(elements)) }}
-{%- endmacro -%}
-
-{%- macro duckdb__list_literal(elements) -%}
-    [{{ elements | join(', ') }}]
-{%- endmacro -%}
-
-{%- macro spark__list_literal(elements) -%}
-    array({{ elements | join(', ') }})
-{%- endmacro -%}
-
-{%- macro struct_type(fields) -%}
-    {{ return(adapter.dispatch('struct_type', 'account_engagement')(fields)) }}
-{%- endmacro -%}
-
-{%- macro duckdb__struct_type(fields) -%}
-    {%- set pairs = [] -%}
-    {%- for name, type in fields %}{% do pairs.append(
-        adapter.quote(name) ~ ' ' ~ type) %}{% endfor -%}
-    struct({{ pairs | join(', ') }})
-{%- endmacro -%}
-
-{%- macro spark__struct_type(fields) -%}
-    {%- set pairs = [] -%}
-    {%- for name, type in fields %}{% do pairs.append(
-        name ~ ': ' ~ type) %}{% endfor -%}
-    struct<{{ pairs | join(', ') }}>
-{%- endmacro -%}
-
-{%- macro list_type(element_type) -%}
-    {{ return(adapter.dispatch('list_type', 'account_engagement')(element_type)) }}
-{%- endmacro -%}
-
-{%- macro duckdb__list_type(element_type) -%}
-    {{ element_type }}[]
-{%- endmacro -%}
-
-{%- macro spark__list_type(element_type) -%}
-    array<{{ element_type }}>
+{%- macro spark__nested_type(type) -%}
+    {%- if type is mapping -%}
+        {%- set ns = namespace(fields=[]) -%}
+        {%- for field, field_type in type.items() -%}
+            {%- set ns.fields = ns.fields + [field ~ ': ' ~ nested_type(field_type)] -%}
+        {%- endfor -%}
+        struct<{{ ns.fields | join(', ') }}>
+    {%- elif type is string -%}
+        {{ type }}
+    {%- else -%}
+        array<{{ nested_type(type[0]) }}>
+    {%- endif -%}
 {%- endmacro -%}
