@@ -77,20 +77,25 @@ def forget_state(cur, names: list[str]) -> None:
         cur.execute(f"delete from {STATE} where table_name = any(%s)", [names])
 
 
-def _index(table: RawTable) -> str:
-    return f"{quote_ident(table.schema)}.{quote_ident(table.name + '_export_key')}"
+def _indexes(table: RawTable, spec: Incremental) -> dict[str, tuple[str, ...]]:
+    """The tracked table's indexes by name: its key (the changes' deletes find the old rows
+    through it) and its stamp (a daily `dbt build` reads the rows landed since its last build
+    through it: macros/since_last_build.sql)."""
+    return {f"{table.name}_export_key": spec.key, f"{table.name}_export_stamp": (spec.stamp,)}
 
 
-def drop_key_index(cur, table: RawTable) -> None:
+def drop_key_index(cur, table: RawTable, spec: Incremental) -> None:
     """Before a whole copy: an index is built faster once than row by row."""
-    cur.execute(f"drop index if exists {_index(table)}")
+    for name in _indexes(table, spec):
+        cur.execute(f"drop index if exists {quote_ident(table.schema)}.{quote_ident(name)}")
 
 
 def create_key_index(cur, table: RawTable, spec: Incremental) -> None:
-    cur.execute(
-        f"create index if not exists {quote_ident(table.name + '_export_key')} on "
-        f"{table.pg_name} ({', '.join(quote_ident(k) for k in spec.key)})"
-    )
+    for name, columns in _indexes(table, spec).items():
+        cur.execute(
+            f"create index if not exists {quote_ident(name)} on "
+            f"{table.pg_name} ({', '.join(quote_ident(c) for c in columns)})"
+        )
 
 
 def copy_changes(cur, reading: duckdb.DuckDBPyConnection, table: RawTable,
@@ -127,6 +132,10 @@ def copy_changes(cur, reading: duckdb.DuckDBPyConnection, table: RawTable,
     cur.execute(f"drop table {temp}")
     if previous.rows - replaced + copied != table.rows:
         return None
+    # the planner's statistics include the new rows: without them it takes the rows landed
+    # since a build for none and joins them by nested loops (a day build's staging test: 12 s
+    # instead of 1 s at 100 mailboxes); autovacuum would wait for 10 % of the table to change
+    cur.execute(f"analyze {table.pg_name}")
     return copied
 
 
@@ -166,7 +175,7 @@ def copy_whole(cur, table: RawTable, spec: Incremental | None, copy_rows: CopyRo
                result: ExportResult) -> int:
     """Empty (or recreate) the copy and fill it; a tracked table's key index is built after."""
     if spec is not None:
-        drop_key_index(cur, table)
+        drop_key_index(cur, table, spec)
     _replace_table(cur, table, result)
     rows = copy_rows(f"select {', '.join(c.select for c in table.columns)} from "
                      f"{quote_ident(table.schema)}.{quote_ident(table.name)}",

@@ -99,14 +99,18 @@
 {%- endmacro -%}
 
 {#-
-    engagement_score(components, active) -> the EngagementScore expression (integer 0-100),
+    engagement_score(components, recency, active, partition_by) -> the EngagementScore
+    expression (integer 0-100),
     for a select over one row per account and period (see _marts__docs.md, "EngagementScore").
 
     components: a list of (name, expression) for the count figures: each is scored
         ln(1 + x) / ln(1 + max of x over the accounts of the same period), 0 when that max is 0.
-    The recency figure is the column `recency` (0..1, computed by the model).
+    recency: the recency figure's expression (0..1, engagement_recency()).
     active: a boolean SQL expression: any email or meeting with the account in the period;
         the score is 0 when false.
+    partition_by: the columns of a period (the max of each figure is taken over them).
+    The arithmetic is in doubles on every engine (a numeric ln() on PostgreSQL is exact to
+    many more digits, and slower by seconds on a year of periods).
     Weights: var('engagement_score_weights'), one per component name plus `recency`;
     non-negative, normalised by their sum.
 -#}
@@ -133,19 +137,24 @@
             "var engagement_score_weights must have at least one positive weight"
         ) }}
     {%- endif -%}
-    case
-        when not ({{ active }}) then 0
-        else cast(round(100.0 * (
+    {%- set weighted_sum -%}
+        100 * (
             {%- for name, expression in components %}
             {{ weights[name] | float / ns.total }} * coalesce(
-                ln(1.0 + {{ expression }})
-                / nullif(ln(1.0 + max({{ expression }}) over (partition by {{ partition_by }})), 0),
+                ln(1 + cast({{ expression }} as {{ type_double() }}))
+                / nullif(ln(1 + cast(
+                    max({{ expression }}) over (partition by {{ partition_by }})
+                    as {{ type_double() }})), 0),
                 0
             )
             +
             {%- endfor %}
             {{ weights['recency'] | float / ns.total }} * {{ recency }}
-        ), 0) as {{ dbt.type_int() }})
+        )
+    {%- endset %}
+    case
+        when not ({{ active }}) then 0
+        else cast({{ round_half_up(weighted_sum) }} as {{ dbt.type_int() }})
     end
 {%- endmacro -%}
 
@@ -154,8 +163,9 @@
     of EngagementScore, a double in 0..1: 2^(-d / half-life), d = whole days from the latest
     of the period's last email and last meeting (date expressions, null when none) to the
     period's last day; 0 when the period holds neither. Half-life:
-    var('engagement_score_recency_half_life_days'), > 0, written `14.0e0`: a double on Spark
-    as on DuckDB (Spark's decimal 14.0 would cut the quotient to 6 digits), numeric on Postgres.
+    var('engagement_score_recency_half_life_days'), > 0. Computed in doubles on every engine
+    (Spark's decimal 14.0 would cut the quotient to 6 digits; PostgreSQL's numeric power() is
+    exact to 20 digits and slower by seconds).
 -#}
 {%- macro engagement_recency(last_email_date, last_meeting_date, period_end) -%}
     {%- set half_life = var('engagement_score_recency_half_life_days') | float -%}
@@ -175,8 +185,28 @@
     {%- endset -%}
     case
         when {{ last_email_date }} is null and {{ last_meeting_date }} is null then 0.0
-        else power(0.5, {{ dbt.datediff(last_activity, period_end, 'day') }} / {{ half_life }}e0)
+        else power(
+            cast(0.5 as {{ type_double() }}),
+            cast({{ dbt.datediff(last_activity, period_end, 'day') }} as {{ type_double() }})
+            / cast({{ half_life }} as {{ type_double() }})
+        )
     end
+{%- endmacro -%}
+
+{#- round_half_up(value) -> a non-negative double `value` rounded to the nearest whole number,
+    halves up: round(value, 0) on DuckDB and Spark. PostgreSQL has no round() of a double to
+    a number of places, and its one-argument round() rounds halves to even: floor(value + 0.5)
+    gives DuckDB's result. -#}
+{%- macro round_half_up(value) -%}
+    {{ return(adapter.dispatch('round_half_up', 'account_engagement')(value)) }}
+{%- endmacro -%}
+
+{%- macro default__round_half_up(value) -%}
+    round({{ value }}, 0)
+{%- endmacro -%}
+
+{%- macro postgres__round_half_up(value) -%}
+    floor({{ value }} + 0.5)
 {%- endmacro -%}
 
 {#- type_double() -> the warehouse's 8-byte floating-point type (dbt.type_float() is 4 bytes on

@@ -7,6 +7,12 @@
         partition_by='sent_date' if target.type in ('spark', 'databricks')
             else none,
         on_schema_change='fail',
+        indexes=[
+            {'columns': ['sent_date']},
+            {'columns': ['loaded_at']},
+            {'columns': ['built_at']},
+            {'columns': ['address_rules']},
+        ] if target.type == 'postgres' else [],
     )
 }}
 

@@ -7,6 +7,10 @@
         partition_by='sent_month' if target.type in ('spark', 'databricks')
             else none,
         on_schema_change='fail',
+        indexes=[
+            {'columns': ['sent_month']},
+            {'columns': ['built_at']},
+        ] if target.type == 'postgres' else [],
     )
 }}
 
@@ -52,6 +56,16 @@ rebuilt_days as (
 
 ),
 
+rebuilt_from as (
+
+    -- the earliest day this build writes: a bound the reads of int_email_recipients add to
+    -- their `in rebuilt_days`, which an engine can check before unnesting the lists
+    -- (PostgreSQL does not take an `in` into the view, and would unnest every copy)
+    select min(sent_date) as sent_date
+    from rebuilt_days
+
+),
+
 written_forms as (
 
     -- the email's author (already trimmed and lower case in staging) and every to/cc/bcc
@@ -75,7 +89,9 @@ written_forms as (
         loaded_at
     from {{ ref('int_email_recipients') }}
     {%- if is_incremental() %}
-    where sent_date in (select rebuilt_days.sent_date from rebuilt_days)
+    where
+        sent_date in (select rebuilt_days.sent_date from rebuilt_days)
+        and sent_date >= (select rebuilt_from.sent_date from rebuilt_from)
     {%- endif %}
 
 ),

@@ -7,6 +7,11 @@
         partition_by='sent_date' if target.type in ('spark', 'databricks')
             else none,
         on_schema_change='fail',
+        indexes=[
+            {'columns': ['sent_date']},
+            {'columns': ['loaded_at']},
+            {'columns': ['built_at']},
+        ] if target.type == 'postgres' else [],
     )
 }}
 

@@ -7,6 +7,12 @@
         partition_by='sent_date' if target.type in ('spark', 'databricks')
             else none,
         on_schema_change='fail',
+        indexes=[
+            {'columns': ['sent_date']},
+            {'columns': ['loaded_at']},
+            {'columns': ['built_at']},
+            {'columns': ['address_rules']},
+        ] if target.type == 'postgres' else [],
     )
 }}
 
@@ -75,6 +81,16 @@ rebuilt_days as (
 
 ),
 
+rebuilt_from as (
+
+    -- the earliest day this build writes: a bound the reads of int_email_recipients add to
+    -- their `in rebuilt_days`, which an engine can check before unnesting the lists
+    -- (PostgreSQL does not take an `in` into the view, and would unnest every copy)
+    select min(sent_date) as sent_date
+    from rebuilt_days
+
+),
+
 account_emails as (
 
     -- only an email with an address of an account (its author or a to/cc/bcc entry of any
@@ -101,6 +117,7 @@ account_emails as (
         address_accounts.account_id is not null
         {%- if is_incremental() %}
         and email_recipients.sent_date in (select rebuilt_days.sent_date from rebuilt_days)
+        and email_recipients.sent_date >= (select rebuilt_from.sent_date from rebuilt_from)
         {%- endif %}
 
 ),
@@ -145,7 +162,9 @@ roles as (
     inner join account_emails
         on email_recipients.internet_message_id = account_emails.internet_message_id
     {%- if is_incremental() %}
-    where email_recipients.sent_date in (select rebuilt_days.sent_date from rebuilt_days)
+    where
+        email_recipients.sent_date in (select rebuilt_days.sent_date from rebuilt_days)
+        and email_recipients.sent_date >= (select rebuilt_from.sent_date from rebuilt_from)
     {%- endif %}
 
 ),

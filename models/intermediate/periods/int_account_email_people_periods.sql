@@ -7,6 +7,10 @@
         partition_by=['aggregation_level', 'period_start'] if target.type in ('spark', 'databricks')
             else none,
         on_schema_change='fail',
+        indexes=[
+            {'columns': ['aggregation_level', 'period_start']},
+            {'columns': ['built_at']},
+        ] if target.type == 'postgres' else [],
     )
 }}
 
