@@ -1,5 +1,6 @@
 """`python -m loaders export --target postgres`: copy every raw table of the DuckDB warehouse
-into PostgreSQL, for the `postgres` dbt target (README, 'PostgreSQL').
+into PostgreSQL, for the `postgres` dbt target (docs/engines.md, 'The export (`export
+--target postgres`)').
 
 What is copied: every table of the warehouse's schemas whose names start with `raw_`
 (raw_crm, raw_graph, raw_leadspace, raw_loader, and any raw table added later), found in

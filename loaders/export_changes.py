@@ -1,5 +1,6 @@
 """What an export copies of each raw table: the rows landed, changed or removed since the
-previous export (the big Graph tables), or the table whole (README, 'PostgreSQL', 'Apache Spark').
+previous export (the big Graph tables), or the table whole (docs/engines.md, the
+'The export' of each engine).
 
 Which tables: raw_graph.messages and raw_graph.events, unique on (`_mailbox_id`, `id`). The
 loaders stamp every row they insert, replace or flag `_removed` with `_loaded_at` (the time of

@@ -1,6 +1,6 @@
 """`python -m loaders export --target spark`: every raw table of the DuckDB warehouse as
 Parquet under SPARK_RAW_PATH, registered on the Spark Thrift server as the dbt sources, for
-the `spark` dbt target (README, 'Apache Spark').
+the `spark` dbt target (docs/engines.md, 'The export (`export --target spark`)').
 
 What is written: every base table of the warehouse's `raw_*` schemas (as for Postgres,
 loaders/export.py), each to `<SPARK_RAW_PATH>/<schema>/<table>/part-0.parquet` by DuckDB's
@@ -14,9 +14,15 @@ Replacing: each table is written whole into a fresh folder beside its place, the
 by renaming (the old folder renamed aside, the new one into place, the old one removed): a
 reader sees the old files or the new ones, never half of either. Then, on Spark, every raw
 schema is a database (`create database if not exists raw_graph`) and every table an
-external Parquet table over its folder, dropped and created again (`create table ... using
-parquet location '...'`), so Spark reads the new files and their columns, and dbt's staging
-views (SQL text on Spark) stay valid. Running the export twice gives identical tables.
+external Parquet table over its folder: created (`create table ... using parquet location
+'...'`) when Spark does not have it or its columns changed (dropped first), else told that its
+files changed (`refresh table`), so Spark reads the new files and their columns, and dbt's
+staging views (SQL text on Spark) stay valid. Running the export twice gives identical tables.
+
+Unchanged: a table whose rows are those of the previous export (the same columns, rows and
+hash of every row, recorded in the folder's `_export_state.json`; for the tracked tables,
+no row landed, changed or removed since) and which Spark has is neither written nor
+registered again.
 
 Incremental: raw_graph.messages and raw_graph.events are written as one file per day (per
 month while small) of their date, and an export rewrites only the files holding a row landed,
@@ -31,6 +37,7 @@ The Spark server must read SPARK_RAW_PATH at the same absolute path (the local
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -42,7 +49,7 @@ import duckdb
 from loaders.errors import BadInput, LoadFailed
 from loaders.export import ExportResult, RawTable, quote_ident, raw_tables
 from loaders.export_changes import spec_for
-from loaders.export_spark_parts import Plan, plan, write
+from loaders.export_spark_parts import STATE_FILE, Plan, plan, write
 from loaders.progress import progress_bar
 from loaders.settings import SparkSettings
 from loaders.warehouse import connect_read_only
@@ -140,7 +147,26 @@ def connect_spark(settings: SparkSettings):
         ) from None
 
 
-def _write_table(duck: duckdb.DuckDBPyConnection, table: RawTable, root: Path) -> Path:
+def _whole_state(duck: duckdb.DuckDBPyConnection, table: RawTable) -> dict:
+    """What the record of a table written whole holds: its columns, its rows and the sum of
+    the hashes of its rows (equal when, and only when, the rows are, but for a collision)."""
+    rows, hashes = duck.execute(
+        f"select count(*), sum(hash(t)) from {quote_ident(table.schema)}."
+        f"{quote_ident(table.name)} as t").fetchone()
+    return {"columns": [[c.name, c.duckdb_type] for c in table.columns],
+            "duckdb": duckdb.__version__, "rows": rows, "hashes": str(hashes)}
+
+
+def _read_whole_state(folder: Path) -> dict | None:
+    try:
+        state = json.loads((folder / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def _write_table(duck: duckdb.DuckDBPyConnection, table: RawTable, root: Path,
+                 state: dict) -> Path:
     """The table's Parquet folder, written whole beside its place and swapped in."""
     final = root / table.schema / table.name
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -151,11 +177,29 @@ def _write_table(duck: duckdb.DuckDBPyConnection, table: RawTable, root: Path) -
     fresh.mkdir()
     target = str(fresh / "part-0.parquet").replace("'", "''")
     duck.execute(f"copy ({_select(table)}) to '{target}' (format parquet, compression zstd)")
+    (fresh / STATE_FILE).write_text(json.dumps(state, indent=1, sort_keys=True))
     if final.exists():
         final.rename(old)
     fresh.rename(final)
     shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def _registered(cursor, schemas: list[str]) -> set[str]:
+    """The tables Spark has in `schemas` (`schema.table`, lower case: the metastore's)."""
+    names = set()
+    for schema in schemas:
+        cursor.execute(f"show tables in {_spark_ident(schema)}")
+        names.update(f"{schema}.{row[1]}".lower() for row in cursor.fetchall())
+    return names
+
+
+def _unchanged(tracked: Plan) -> bool:
+    """No file of the tracked table to write or to drop since the previous export."""
+    previous = tracked.previous
+    return (tracked.whole is None and previous is not None and not tracked.cuts
+            and set(tracked.counts) == set(previous.parts)
+            and tracked.stamps.latest == previous.watermark)
 
 
 def export_spark(path: Path, settings: SparkSettings, show_progress: bool = True,
@@ -173,35 +217,61 @@ def export_spark(path: Path, settings: SparkSettings, show_progress: bool = True
         try:
             cursor = spark.cursor()
             plans: dict[str, Plan] = {}
+            states: dict[str, dict] = {}  # the tables written whole: their record now
             for table in tables:
                 current = table
                 if spec := spec_for(table):
                     plans[table.qualified] = plan(duck, table, spec, settings.raw_path, full)
+                else:
+                    states[table.qualified] = _whole_state(duck, table)
             current = None
+            schemas = sorted({t.schema for t in tables})
+            for schema in schemas:
+                cursor.execute(f"create database if not exists {_spark_ident(schema)}")
+            registered = _registered(cursor, schemas)
             with progress_bar(show_progress) as progress:
                 task = progress.add_task("rows written", total=sum(
                     plans[t.qualified].rows if t.qualified in plans else t.rows
                     for t in tables))
-                for schema in sorted({t.schema for t in tables}):
-                    cursor.execute(f"create database if not exists {_spark_ident(schema)}")
                 for table in tables:
                     current = table
                     progress.update(task, description=table.qualified)
+                    on_spark = table.qualified.lower() in registered
+                    final = settings.raw_path / table.schema / table.name
                     if tracked := plans.get(table.qualified):
+                        if on_spark and not full and _unchanged(tracked):
+                            result.modes[table.qualified] = "unchanged since the last export"
+                            result.tables.append((table.qualified, 0))
+                            continue
                         folder = write(duck, tracked, _select(table))
                         rows = tracked.rows
+                        same_columns = tracked.whole is None
                         result.modes[table.qualified] = (
                             f"whole: {tracked.whole}" if tracked.whole else
                             f"changes since the last export: {len(tracked.cuts):,} of "
                             f"{len(tracked.counts):,} {tracked.by} files rewritten")
                     else:
-                        folder = _write_table(duck, table, settings.raw_path)
+                        state, before = states[table.qualified], _read_whole_state(final)
+                        if (on_spark and not full and before == state
+                                and (final / "part-0.parquet").is_file()):
+                            result.modes[table.qualified] = "unchanged since the last export"
+                            result.tables.append((table.qualified, 0))
+                            progress.advance(task, table.rows)
+                            continue
+                        folder = _write_table(duck, table, settings.raw_path, state)
                         rows = table.rows
+                        same_columns = before is not None and (
+                            before.get("columns"), before.get("duckdb")) == (
+                            state["columns"], state["duckdb"])
                         result.modes[table.qualified] = "whole"
                     name = f"{_spark_ident(table.schema)}.{_spark_ident(table.name)}"
-                    location = str(folder).replace("\\", "\\\\").replace("'", "\\'")
-                    cursor.execute(f"drop table if exists {name}")
-                    cursor.execute(f"create table {name} using parquet location '{location}'")
+                    if on_spark and same_columns:  # the same columns: Spark reads the new files
+                        cursor.execute(f"refresh table {name}")
+                    else:
+                        location = str(folder).replace("\\", "\\\\").replace("'", "\\'")
+                        cursor.execute(f"drop table if exists {name}")
+                        cursor.execute(
+                            f"create table {name} using parquet location '{location}'")
                     result.tables.append((table.qualified, rows))
                     progress.advance(task, rows)
         except duckdb.Error as exc:

@@ -78,8 +78,8 @@ def test_every_raw_table_is_written_nested_registered_and_replaced_whole(
             assert files[0] == "_export_state.json", name
             assert files[1:] and all(re.fullmatch(r"part-(\d{4}-\d{2}|other)-\d+\.parquet", f)
                                      for f in files[1:]), (name, files)
-        else:
-            assert files == ["part-0.parquet"], name
+        else:  # one file, and the record of its rows
+            assert files == ["_export_state.json", "part-0.parquet"], name
     columns = dict(row[:2] for row in spark_server.query("describe raw_graph.messages"))
     assert columns["toRecipients"] == RECIPIENTS
     assert columns["_loaded_at"] == "timestamp"
@@ -97,9 +97,27 @@ def test_every_raw_table_is_written_nested_registered_and_replaced_whole(
     with duckdb.connect(str(warehouse)) as con:
         con.execute("delete from raw_graph.messages where id in "
                     "(select id from raw_graph.messages order by id limit 5)")
+    users = (raw / "raw_graph" / "users" / "part-0.parquet").stat().st_ino
     result = export(warehouse, settings)
     assert result.returncode == 0, result.stdout + result.stderr
     rows = counts["raw_graph.messages"] - 5
     assert spark_server.query("select count(*) from raw_graph.messages") == [(rows,)]
+    # the tables without a change are neither written nor registered again, and Spark still
+    # reads them
+    assert "raw_graph.users: 0 rows written (unchanged since the last export)" in result.stdout
+    assert (raw / "raw_graph" / "users" / "part-0.parquet").stat().st_ino == users
+    assert spark_server.query("select count(*) from raw_graph.users") == [
+        (counts["raw_graph.users"],)]
+    # a table changed without a change of columns: the same registration, refreshed, reads
+    # the new file
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("delete from raw_graph.users where id in "
+                    "(select id from raw_graph.users order by id limit 1)")
+    result = export(warehouse, settings)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"raw_graph.users: {counts['raw_graph.users'] - 1:,} rows written (whole)" in (
+        result.stdout)
+    assert spark_server.query("select count(*) from raw_graph.users") == [
+        (counts["raw_graph.users"] - 1,)]
     assert sorted(p.name for p in (raw / "raw_graph").iterdir()) == sorted(
         name.split(".")[1] for name in counts if name.startswith("raw_graph."))
