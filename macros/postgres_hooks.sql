@@ -4,8 +4,8 @@
 {#- set_postgres_settings() -> SQL for every model's pre-hook: on PostgreSQL `set jit = off`.
     PostgreSQL compiles a query to machine code when its estimated cost passes
     jit_above_cost, and the estimates of these models' joins of CTEs pass it whatever the rows:
-    compiling took 2 to 4 s per model in a build that reads one new day, longer than running
-    the query (docs/engines.md). -#}
+    compiling took longer than running the query in a build that reads one new day
+    (docs/incremental_models.md, 'On PostgreSQL'). -#}
 {%- macro set_postgres_settings() -%}
     {{ return(adapter.dispatch('set_postgres_settings', 'account_engagement')()) }}
 {%- endmacro -%}

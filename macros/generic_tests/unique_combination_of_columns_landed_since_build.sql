@@ -8,7 +8,8 @@
         {%- do quoted.append(adapter.quote(column)) -%}
     {%- endfor %}
 -- a combination landed twice since the last build (in a full build: any repeated one), among
--- the rows whose last column repeats (75 M message copies: 9.5 s instead of 13 s)
+-- the rows whose last column repeats (grouping by that one column first leaves fewer rows
+-- to group by all of them)
 select {{ quoted | join(', ') }}, count(*) as n_records
 from {{ model }}
 where {{ landed_since_build_of(built_model) }} and {{ quoted[-1] }} in (

@@ -1,8 +1,8 @@
 {{ config(materialized='view') }}
 
-{#- Each list is unnested on its own (concatenating the three lists first copies every entry:
-    75 M copies, 23 s), each from the copies by name: a view, so a model that reads it for a
-    few days has the engine filter the copies before unnesting them. -#}
+{#- Each list is unnested on its own (concatenating the three lists first copies every
+    entry), each from the copies by name: a view, so a model that reads it for a few days has
+    the engine filter the copies before unnesting them. -#}
 with
 
 to_entries as (

@@ -120,8 +120,8 @@ people_per_day as (
 
 final as (
 
-    -- with the address rules they were counted under, attached after counting (a grouping
-    -- key of 32 characters on 18 M rows cost ~1 s at 2,500 mailboxes)
+    -- with the address rules they were counted under, attached after counting (as a
+    -- grouping key, 32 more characters on every row would slow the count)
     select
         people_per_day.*,
         address_rules.address_rules

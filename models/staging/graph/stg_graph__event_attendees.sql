@@ -48,7 +48,7 @@ renamed as (
         loaded_at
 
     -- an entry without an address (e.g. a room without one) is kept, its address null: the
-    -- models that read it leave it out (filtered here, DuckDB plans the unnest ~3x slower)
+    -- models that read it leave it out (filtered here, DuckDB plans the unnest slower)
     from attendees
 
 )
