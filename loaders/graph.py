@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000  # Graph's maximum page size for messages and events
 # Mailboxes loaded in parallel: at 300 ms per request, 8 take twice as long as 32 on a 2-core
-# machine, and past 32 it is the CPU that binds (`make bench`, README 'Loader benchmark')
+# machine, and past 32 it is the CPU that binds
+# (`make bench`, bench/README.md, 'Loader benchmark')
 DEFAULT_WORKERS = 32
 # Well-known folders that hold no real mail (Drafts are unsent; the rest are system folders).
 EXCLUDED_FOLDERS = ("drafts", "outbox", "conversationhistory", "syncissues", "junkemail")

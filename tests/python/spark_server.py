@@ -14,7 +14,8 @@ SIGKILL) and removes a temporary folder; nothing here touches a server started b
 `python tests/python/spark_server.py start --dir .spark` (writes `.spark/server.pid`) and
 `... stop --dir .spark`.
 
-Spark settings (a cluster that runs these models needs the first four too; README):
+Spark settings (a cluster that runs these models needs the first four too; docs/engines.md,
+'Settings a Spark cluster needs'):
 - `spark.sql.ansi.enabled=true` and `spark.sql.ansi.doubleQuotedIdentifiers=true`: the models
   quote the BI contract's names as SQL does (`"AccountId"`), which Spark reads as names only
   in ANSI mode (otherwise as a string: `"AggregationLevel" = 'Year'` would be false, silently).

@@ -110,7 +110,7 @@ def test_profile_takes_the_databricks_settings() -> None:
         "schema": "engagement_models",
         "token_is_set": True,
         "threads": 4,
-        # README, 'Settings a Spark cluster needs'
+        # docs/engines.md, 'Settings a Spark cluster needs'
         "session_properties": {
             "spark.sql.ansi.enabled": "true",
             "spark.sql.ansi.doubleQuotedIdentifiers": "true",
