@@ -39,7 +39,7 @@ from pathlib import Path
 import duckdb
 
 from bench.loader import _generate, _served
-from loaders.graph import EVENT_SELECT, MESSAGE_SELECT, Window, iso
+from loaders.graph.load import EVENT_SELECT, MESSAGE_SELECT, Window, iso
 from loaders.settings import PROJECT_ROOT
 
 HERE = Path(__file__).resolve().parent

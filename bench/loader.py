@@ -40,8 +40,8 @@ from pathlib import Path
 import duckdb
 
 from devtools.demo import _start_emulator
-from loaders import graph
-from loaders.landing import Lander
+from loaders.graph import load as graph
+from loaders.graph.landing import Lander
 from loaders.schema import EVENT_FIELDS, MESSAGE_FIELDS
 from loaders.settings import PROJECT_ROOT, GraphSettings
 from loaders.warehouse import connect

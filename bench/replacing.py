@@ -4,7 +4,7 @@ A daily load of many mailboxes brings back thousands of messages already landed 
 categories, moves: Graph's delta returns a changed message whole) and removals. Each replaces
 its stored copy: a delete scattered over the year's copies. DuckDB holds memory for the part
 of the table around each deleted row until the next checkpoint, so the loader bounds the
-copies replaced between checkpoints (loaders/landing.py, REPLACED_PER_CHECKPOINT).
+copies replaced between checkpoints (loaders/graph/landing.py, REPLACED_PER_CHECKPOINT).
 
     python -m bench.replacing --warehouse WAREHOUSE --copies 20000
 
@@ -30,8 +30,8 @@ from pathlib import Path
 import duckdb
 import orjson
 
-from loaders import landing
-from loaders.landing import Lander, PageItem
+from loaders.graph import landing
+from loaders.graph.landing import Lander, PageItem
 from loaders.schema import GRAPH_SCHEMA, MESSAGE_FIELDS
 from loaders.warehouse import connect
 

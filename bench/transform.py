@@ -23,7 +23,7 @@
    pyspark (tests/python/spark_server.py; all cores), each build after `python -m loaders
    export --target spark`, with the server's peak memory (the JVM's VmHWM). The first
    export of each is whole (the year); the one after the day copies only what changed since
-   (loaders/export_changes.py): both are printed side by side with their ratio (target:
+   (loaders/export/changes.py): both are printed side by side with their ratio (target:
    <= 10 %). With `--exports-only`, only the year, the exports and the day are run (no dbt
    build, no limit): the export figures in a few minutes instead of ~15 at 100 mailboxes.
 

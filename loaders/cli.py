@@ -10,23 +10,22 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
 
-from loaders import (
-    crm,
-    export,
-    export_spark,
-    graph,
-    landing,
-    leadspace,
-    leadspace_landing,
-    leadspace_mapping,
-)
+from loaders.crm import files as crm
 from loaders.errors import BadInput, LoadFailed
-from loaders.leadspace_client import LeadspaceClient
+from loaders.export import postgres as export_postgres
+from loaders.export import spark as export_spark
+from loaders.graph import landing as graph_landing
+from loaders.graph import load as graph
+from loaders.leadspace import enrich as leadspace
+from loaders.leadspace import landing as leadspace_landing
+from loaders.leadspace import mapping as leadspace_mapping
+from loaders.leadspace.client import LeadspaceClient
 from loaders.settings import (
     GraphSettings,
     LeadspaceSettings,
@@ -43,6 +42,9 @@ from loaders.warehouse import (
 )
 
 log = logging.getLogger("loaders")
+
+# what a command does with the open warehouse (connection, its path): its exit status
+_Landing = Callable[[duckdb.DuckDBPyConnection, Path], int]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-shrink", action="store_true",
         help="land a snapshot with no accounts, or fewer than half of those landed before",
     )
+    crm_cmd.set_defaults(handler=_crm)
 
     graph_cmd = commands.add_parser("graph", help="land mail and calendar metadata from Graph")
     graph_cmd.add_argument("--mailbox", action="append", default=[], metavar="ADDRESS")
@@ -98,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
              f"(default {graph.DEFAULT_WORKERS})"
     )
     graph_cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
+    graph_cmd.set_defaults(handler=_graph)
 
     ls_cmd = commands.add_parser(
         "leadspace",
@@ -124,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"records per bulk job (at most {leadspace.BULK_LIMIT}, the default)",
     )
     ls_cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ls_cmd.set_defaults(handler=_leadspace)
 
     export_cmd = commands.add_parser(
         "export", help="copy every raw table of the warehouse to another engine (replacing it)"
@@ -135,9 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
              "landed, changed or removed since the previous export)",
     )
     export_cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
+    export_cmd.set_defaults(handler=_export)
 
     remove_cmd = commands.add_parser("remove", help="delete an enrichment's landed data")
     remove_cmd.add_argument("enrichment", choices=["graph", "leadspace"])
+    remove_cmd.set_defaults(handler=_remove)
     return parser
 
 
@@ -154,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         # MSAL logs a failed token answer with a traceback; the loader's sentence says it
         logging.getLogger("msal").setLevel(logging.CRITICAL)
     try:
-        return _dispatch(args)
+        return args.handler(args)
     except BadInput as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -187,52 +194,84 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "export":  # reads the warehouse; never opens it for writing
-        return _export(args)
-    if args.command == "graph":  # settings first: no warehouse lock held while they are wrong
-        settings = GraphSettings.from_env()
-    elif args.command == "leadspace":
-        leadspace_mapping.parse_mapping(args.maps)
-        ls_settings = LeadspaceSettings.from_env()
+def _crm(args: argparse.Namespace) -> int:
+    def land(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+        result = crm.load(con, args.accounts, args.contacts, args.email_column,
+                          allow_shrink=args.allow_shrink)
+        print(f"landed {result.accounts:,} accounts and {result.contacts:,} contacts in {path}")
+        return 0
+
+    return _on_warehouse(land)
+
+
+def _graph(args: argparse.Namespace) -> int:
+    # settings first: no warehouse lock held while they are wrong
+    settings = GraphSettings.from_env()
+
+    def land(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+        as_of = args.as_of or graph.default_as_of()
+        result = graph.load(
+            con, settings, args.mailbox, args.group, as_of, args.workers,
+            show_progress=not args.no_progress,
+        )
+        print(
+            f"run {result.run_id}: {result.mailboxes} mailboxes, {result.streams} streams "
+            f"({result.failed_streams} failed), {result.records:,} records landed, "
+            f"{result.requests:,} requests ({result.retries:,} retried) in "
+            f"{result.seconds:.1f}s, into {path}"
+        )
+        return 1 if result.failed_streams else 0
+
+    return _on_warehouse(land, announce_compaction=True)
+
+
+def _leadspace(args: argparse.Namespace) -> int:
+    leadspace_mapping.parse_mapping(args.maps)
+    settings = LeadspaceSettings.from_env()
+
+    def land(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+        result = leadspace.load(
+            con, LeadspaceClient(settings), args.maps, args.consent, args.segment,
+            args.refresh_days, show_progress=not args.no_progress,
+            batch_size=args.batch_size,
+        )
+        print(_leadspace_summary(result, path))
+        return 0
+
+    return _on_warehouse(land)
+
+
+def _remove(args: argparse.Namespace) -> int:
+    if args.enrichment == "leadspace":
+        return _on_warehouse(_remove_leadspace)
+    return _on_warehouse(_remove_graph)
+
+
+def _remove_leadspace(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    leadspace_landing.remove_leadspace(con)
+    print(
+        f"removed the landed Leadspace answers and consents from {path}; run dbt build "
+        "to empty the outputs"
+    )
+    return 0
+
+
+def _remove_graph(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    graph_landing.remove_graph(con)
+    print(f"removed the landed Graph data from {path}; run dbt build to empty the outputs")
+    return 0
+
+
+def _on_warehouse(land: _Landing, announce_compaction: bool = False) -> int:
+    """Open the warehouse for writing, run `land` on it, then compact it; a failed `land`
+    (a status other than 0) returns its status uncompacted."""
     path = duckdb_path()
     con = connect(path)
     try:
-        if args.command == "crm":
-            result = crm.load(con, args.accounts, args.contacts, args.email_column,
-                              allow_shrink=args.allow_shrink)
-            print(f"landed {result.accounts:,} accounts and {result.contacts:,} contacts in {path}")
-        elif args.command == "graph":
-            as_of = args.as_of or graph.default_as_of()
-            result = graph.load(
-                con, settings, args.mailbox, args.group, as_of, args.workers,
-                show_progress=not args.no_progress,
-            )
-            print(
-                f"run {result.run_id}: {result.mailboxes} mailboxes, {result.streams} streams "
-                f"({result.failed_streams} failed), {result.records:,} records landed, "
-                f"{result.requests:,} requests ({result.retries:,} retried) in "
-                f"{result.seconds:.1f}s, into {path}"
-            )
-            if result.failed_streams:
-                return 1
-        elif args.command == "leadspace":
-            result = leadspace.load(
-                con, LeadspaceClient(ls_settings), args.maps, args.consent, args.segment,
-                args.refresh_days, show_progress=not args.no_progress,
-                batch_size=args.batch_size,
-            )
-            print(_leadspace_summary(result, path))
-        elif args.command == "remove" and args.enrichment == "leadspace":
-            leadspace_landing.remove_leadspace(con)
-            print(
-                f"removed the landed Leadspace answers and consents from {path}; run dbt build "
-                "to empty the outputs"
-            )
-        elif args.command == "remove":
-            landing.remove_graph(con)
-            print(f"removed the landed Graph data from {path}; run dbt build to empty the outputs")
-        if args.command == "graph":
+        status = land(con, path)
+        if status:
+            return status
+        if announce_compaction:
             print("compacting the raw tables (merging the row groups this load left partly "
                   "filled, so that dbt's next build does not pay for it)...", file=sys.stderr)
         try:
@@ -254,12 +293,14 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    # reads the warehouse; never opens it for writing
     if args.target == "spark":
         return _export_spark(args)
     settings = PostgresSettings.from_env()
     path = duckdb_path()
-    result = export.export_postgres(path, settings, show_progress=not args.no_progress,
-                                    full=args.full)
+    result = export_postgres.export_postgres(path, settings,
+                                             show_progress=not args.no_progress,
+                                             full=args.full)
     for table, rows in result.tables:
         print(f"{table}: {rows:,} {'row' if rows == 1 else 'rows'} copied "
               f"({result.modes.get(table, 'whole')})")

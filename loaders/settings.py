@@ -11,8 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from loaders.certificate import ClientCertificate, load_certificate
 from loaders.errors import BadInput
+from loaders.graph.certificate import ClientCertificate, load_certificate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 GIVE_UP_SETTING = "LOADERS_CONNECT_GIVE_UP_SECONDS"

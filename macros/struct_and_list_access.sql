@@ -1,6 +1,6 @@
 {#- Reading the nested shapes Graph lands in the raw layer: a field of a struct, the elements
     of a list (as rows), one field of every element of a list. A struct or list on DuckDB and
-    Spark, jsonb on PostgreSQL (loaders/export.py). Each dispatches on the adapter: `spark__`
+    Spark, jsonb on PostgreSQL (loaders/export/postgres.py). Each dispatches on the adapter: `spark__`
     is Spark SQL, `default__` what every other engine shares (macros/_macros.yml). -#}
 
 {#-
@@ -19,7 +19,7 @@
 {%- endmacro -%}
 
 {%- macro postgres__struct_field(expr, path) -%}
-    {#- the nested values are jsonb (loaders/export.py): the last field as text -#}
+    {#- the nested values are jsonb (loaders/export/postgres.py): the last field as text -#}
     {%- set fields = path.split('.') -%}
     ({{ expr }}{% for field in fields[:-1] %} -> '{{ field }}'{% endfor %} ->> '{{ fields[-1] }}')
 {%- endmacro -%}

@@ -1,5 +1,5 @@
 """Calendars wait in the writer until SNAPSHOT_BATCH_BYTES of them have come, or the load
-ends (loaders/landing.py): a calendar stream's end is recorded only once its calendar has
+ends (loaders/graph/landing.py): a calendar stream's end is recorded only once its calendar has
 landed, with the calendar's counts, and other streams' ends are not held back by it."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from loaders import landing
-from loaders.landing import Lander, SnapshotItem, StreamEnd
+from loaders.graph import landing
+from loaders.graph.landing import Lander, SnapshotItem, StreamEnd
 from loaders.warehouse import connect
 
 WINDOW_START = datetime(2025, 7, 1)

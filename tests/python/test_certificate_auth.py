@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from devtools.emulators.graph import GraphEmulator
-from loaders.auth import _explain_token_error
 from loaders.cli import main
+from loaders.graph.auth import _explain_token_error
 from loaders.settings import GraphSettings
 
 AS_OF = date(2026, 3, 15)
@@ -176,7 +176,7 @@ def test_encrypted_key_with_its_password(certificate_env, tls_emulator, register
     assert PASSWORD not in repr(settings) and "PRIVATE" not in repr(settings)
     assert settings.client_certificate is not None
     assert PASSWORD not in repr(settings.client_certificate)
-    from loaders.transport import GraphClient
+    from loaders.graph.transport import GraphClient
 
     GraphClient(settings).check_credentials()
     assert token_requests(tls_emulator) == [200]
@@ -187,7 +187,7 @@ def test_a_token_graph_refuses_is_replaced_not_served_again_from_msals_cache(
 ):
     """A token with most of its hour left that Graph answers 401 for (revoked) is dropped
     from MSAL's cache too: the next request carries a new one."""
-    from loaders.transport import GraphClient
+    from loaders.graph.transport import GraphClient
 
     client = GraphClient(GraphSettings.from_env())
     user = tls_emulator.mailbox_ids[0]

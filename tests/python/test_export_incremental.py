@@ -27,8 +27,8 @@ import duckdb
 import pytest
 
 from devtools.emulators.graph import GraphEmulator
-from loaders import export_spark_parts
 from loaders.cli import main
+from loaders.export import spark_parts as export_spark_parts
 from loaders.warehouse import utc_now
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -816,7 +816,7 @@ def test_full_disk_during_a_load(baseline: Baseline, synthetic_org: Path, tmp_pa
 def test_a_write_failing_in_the_last_batch_stops_the_load(tmp_path: Path):
     """What the full disk found: the writer failing on the batch that held close()'s stop used
     to wait for another stop, while close() waited for the writer, for ever."""
-    from loaders.landing import _STOP, Lander, PageItem
+    from loaders.graph.landing import _STOP, Lander, PageItem
 
     lander = Lander(duckdb.connect(str(tmp_path / "w.duckdb")), "run")
 

@@ -20,9 +20,9 @@ import duckdb
 import orjson
 import pytest
 
-from loaders import landing
 from loaders.cli import main
-from loaders.graph import EXCLUDED_FOLDERS
+from loaders.graph import landing
+from loaders.graph.load import EXCLUDED_FOLDERS
 
 AS_OF = date(2026, 3, 15)
 WINDOW_START = datetime(2025, 3, 16)
@@ -393,7 +393,7 @@ def test_missing_permission_exits_2_with_the_permissions_to_grant(
 
 
 def test_window_start_is_365_days_inclusive():
-    from loaders.graph import Window
+    from loaders.graph.load import Window
 
     window = Window(AS_OF)
     assert window.start == WINDOW_START
@@ -432,7 +432,7 @@ def test_window_is_the_dbt_projects_window_days(tmp_path, monkeypatch):
 
     from loaders import settings
     from loaders.errors import BadInput
-    from loaders.graph import Window
+    from loaders.graph.load import Window
 
     assert settings.window_days() == 365  # as shipped
     monkeypatch.setattr(settings, "PROJECT_ROOT", tmp_path)

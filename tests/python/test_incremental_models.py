@@ -28,7 +28,7 @@ import pytest
 from engines import DuckDBBuilds, PostgresBuilds, differences, table
 
 from bench.transform import land_days, land_org, land_reference
-from loaders.landing import remove_graph
+from loaders.graph.landing import remove_graph
 from loaders.schema import CRM_SCHEMA, GRAPH_SCHEMA, RAW_DDL
 
 AS_OF = date(2026, 6, 30)

@@ -17,9 +17,9 @@ import requests
 from devtools.emulators.leadspace import LeadspaceEmulator, normalise_name, normalise_website
 from loaders.cli import main
 from loaders.errors import LoadFailed
-from loaders.leadspace import load
-from loaders.leadspace_client import LeadspaceClient
-from loaders.leadspace_mapping import location_address
+from loaders.leadspace.client import LeadspaceClient
+from loaders.leadspace.enrich import load
+from loaders.leadspace.mapping import location_address
 from loaders.settings import LeadspaceSettings
 
 KEY = "test-leadspace-key-0123456789"

@@ -30,10 +30,27 @@ def _imported_modules(path: Path) -> set[str]:
     return names
 
 
+def shipped_packages() -> list[str]:
+    """The packages pyproject.toml ships, sub-packages included (`loaders.graph`, ...)."""
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"
+    ]
+
+
 def test_installed_packages_leave_dev_tooling_out():
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    packages = config["tool"]["setuptools"]["packages"]
-    assert sorted(packages) == ["cards", "loaders", "parquet_publish"]
+    top_level = {package.split(".")[0] for package in shipped_packages()}
+    assert sorted(top_level) == ["cards", "loaders", "parquet_publish"]
+
+
+def test_every_package_of_the_product_is_listed():
+    """An explicit list is not searched: a sub-package left out would be missing from the
+    wheel."""
+    found = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for package in ("loaders", "cards", "parquet_publish")
+        for init in (ROOT / package).rglob("__init__.py")
+    }
+    assert found == set(shipped_packages())
 
 
 def test_shipped_code_never_imports_dev_tooling():
@@ -67,9 +84,7 @@ def wheel(tmp_path_factory) -> Path:
     source = tmp_path_factory.mktemp("source")
     for name in ("pyproject.toml", "LICENSE"):
         shutil.copy2(ROOT / name, source / name)
-    for package in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
-        "packages"
-    ]:
+    for package in sorted({package.split(".")[0] for package in shipped_packages()}):
         shutil.copytree(
             ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__")
         )
@@ -93,3 +108,14 @@ def test_wheel_declares_apache_2_and_holds_the_license(wheel: Path):
     assert metadata["License-Expression"] == "Apache-2.0"
     assert metadata.get_all("License-File") == ["LICENSE"]
     assert shipped_license == (ROOT / "LICENSE").read_bytes()
+
+
+def test_wheel_holds_every_module_of_the_product(wheel: Path):
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    modules = {
+        path.relative_to(ROOT).as_posix()
+        for package in ("loaders", "cards", "parquet_publish")
+        for path in (ROOT / package).rglob("*.py")
+    }
+    assert modules - names == set()

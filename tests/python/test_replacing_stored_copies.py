@@ -1,6 +1,6 @@
 """A load that replaces many stored message copies (a daily run: read flags, moves, deletes)
 lands them in several transactions with a checkpoint in between, with the same result as
-one transaction (loaders/landing.py, REPLACED_PER_CHECKPOINT); `remove graph` empties the
+one transaction (loaders/graph/landing.py, REPLACED_PER_CHECKPOINT); `remove graph` empties the
 raw Graph tables without deleting row by row.
 
 At scale the bound is what keeps the loader inside its memory limit: DuckDB holds memory for
@@ -15,8 +15,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from loaders import landing
-from loaders.landing import Lander, PageItem, remove_graph
+from loaders.graph import landing
+from loaders.graph.landing import Lander, PageItem, remove_graph
 from loaders.warehouse import connect
 
 DELTA = "https://graph.microsoft.com/v1.0/users/u1/mailFolders/f1/messages/delta?$deltatoken=z"

@@ -1,4 +1,4 @@
-"""A page's links are read without parsing its records (loaders/transport.py, `page_links`),
+"""A page's links are read without parsing its records (loaders/graph/transport.py, `page_links`),
 and only where that is certain; a page found broken later is kept, not lost."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from loaders.landing import Lander, PageItem
-from loaders.transport import Page, page_links
+from loaders.graph.landing import Lander, PageItem
+from loaders.graph.transport import Page, page_links
 from loaders.warehouse import connect
 
 NEXT = "https://graph.microsoft.com/v1.0/users/u1/mailFolders/f1/messages/delta?$skiptoken=a%5Db"
@@ -82,7 +82,7 @@ def test_a_page_found_broken_is_kept_whole_and_the_rest_of_the_batch_lands(
 
 
 def test_records_land_as_sent_whatever_the_layout_of_their_page(tmp_path: Path) -> None:
-    """The writer splits pages into records without decoding them (loaders/landing.py,
+    """The writer splits pages into records without decoding them (loaders/graph/landing.py,
     `_spool`): each record lands with its own page's mailbox and folder, whatever the page's
     whitespace or the text inside its strings; a record that is not an object is kept aside."""
     def message(n: int, **extra) -> dict:

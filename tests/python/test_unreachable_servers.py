@@ -28,8 +28,8 @@ from pathlib import Path
 import pytest
 
 from loaders.cli import main
+from loaders.graph.transport import GraphClient
 from loaders.settings import GraphSettings
-from loaders.transport import GraphClient
 
 ROOT = Path(__file__).resolve().parents[2]
 GIVE_UP = "LOADERS_CONNECT_GIVE_UP_SECONDS"

@@ -23,10 +23,11 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import duckdb
 
-from loaders import mailboxes as mailbox_selection
 from loaders.errors import BadInput, LoadFailed
-from loaders.landing import FolderList, Lander, PageItem, SnapshotItem, StreamEnd
-from loaders.mailboxes import Mailbox
+from loaders.graph import mailboxes as mailbox_selection
+from loaders.graph.landing import FolderList, Lander, PageItem, SnapshotItem, StreamEnd
+from loaders.graph.mailboxes import Mailbox
+from loaders.graph.transport import PER_MAILBOX_LIMIT, GraphClient, GraphNotFound, SyncStateExpired
 from loaders.progress import progress_bar
 from loaders.schema import (
     EVENT_FIELDS,
@@ -37,7 +38,6 @@ from loaders.schema import (
     USER_FIELDS,
 )
 from loaders.settings import GraphSettings, window_days
-from loaders.transport import PER_MAILBOX_LIMIT, GraphClient, GraphNotFound, SyncStateExpired
 from loaders.warehouse import insert_rows, new_run_id, record_runs, transaction, utc_now
 
 log = logging.getLogger(__name__)

@@ -4,8 +4,8 @@ previous export (the big Graph tables), or the table whole (docs/engines.md, the
 
 Which tables: raw_graph.messages and raw_graph.events, unique on (`_mailbox_id`, `id`). The
 loaders stamp every row they insert, replace or flag `_removed` with `_loaded_at` (the time of
-its landing, loaders/landing.py), and delete a row only to insert its new version with the same
-key in the same transaction, or drop the whole table (`remove graph`). An export reads the
+its landing, loaders/graph/landing.py), and delete a row only to insert its new version with
+the same key in the same transaction, or drop the whole table (`remove graph`). An export reads the
 warehouse read-only, so no load runs during it: every row stamped after the latest
 `_loaded_at` an export saw (its watermark) landed after that export. The small tables (users,
 folders, CRM, Leadspace, the loader's runs and states) are copied whole every time.
@@ -17,8 +17,8 @@ warehouse's latest `_loaded_at` before the watermark (the table was replaced, or
 back); no row left from before the watermark while the copy holds some (`remove graph`, a
 table replaced whole); more than half of the rows new (whole is then as cheap). What a
 target does with the changes, and how it checks afterwards that no row was removed without a
-new version (which would also make it copy the table whole), is in export_postgres_changes.py
-and export_spark_parts.py.
+new version (which would also make it copy the table whole), is in postgres_changes.py
+and spark_parts.py.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from datetime import datetime
 
 import duckdb
 
-from loaders.export import RawTable, quote_ident
+from loaders.export.tables import RawTable, quote_ident
 
 # Changes whenever what an incremental export writes changes (columns' rendering, the Spark
 # files' layout): a copy made under another layout is replaced whole by the next export.

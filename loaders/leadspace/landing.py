@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import duckdb
 import orjson
 
-from loaders.leadspace_dataset import Account
-from loaders.leadspace_mapping import Mapping
+from loaders.leadspace.dataset import Account
+from loaders.leadspace.mapping import Mapping
 from loaders.schema import LEADSPACE_COMPANY_FIELDS, LEADSPACE_SCHEMA, LOADER_SCHEMA
 from loaders.warehouse import transaction, utc_now
 

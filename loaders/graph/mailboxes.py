@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from loaders.errors import BadInput
-from loaders.transport import GraphClient, GraphNotFound
+from loaders.graph.transport import GraphClient, GraphNotFound
 
 MIN_MAILBOXES = 2
 MAX_MAILBOXES = 2500

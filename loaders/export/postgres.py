@@ -23,8 +23,8 @@ back. Running the export twice gives identical tables.
 Incremental: raw_graph.messages and raw_graph.events (the big tables) copy only the rows
 landed, changed or removed since the previous export, in the same transaction, with the
 record of that export kept in Postgres (`loaders_export.raw_table_state`); a first export, a
-changed schema, a replaced table or `--full` copies them whole (export_changes.py,
-export_postgres_changes.py). The result is the same copy as a whole export's.
+changed schema, a replaced table or `--full` copies them whole (changes.py,
+postgres_changes.py). The result is the same copy as a whole export's.
 
 Types: VARCHAR -> text, BOOLEAN -> boolean, integers -> smallint / integer / bigint (HUGEINT
 and unsigned 64-bit -> numeric), DOUBLE -> double precision, FLOAT -> real, DECIMAL(p,s) ->
@@ -37,11 +37,8 @@ SQL null stays SQL null); anything else -> text.
 from __future__ import annotations
 
 import contextlib
-import os
-import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -49,146 +46,13 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from loaders.errors import BadInput, LoadFailed
+from loaders.export.tables import Column, ExportResult, RawTable, quote_ident, raw_tables
 from loaders.progress import progress_bar
 from loaders.settings import PostgresSettings
 from loaders.warehouse import connect_read_only
 
-RAW_PREFIX = "raw_"
 BATCH_ROWS = 20_000
 COPY_CHUNK = 1 << 20  # bytes psycopg2 asks the stream for at a time
-
-# DuckDB type -> Postgres type (as Postgres' format_type() spells it, so that an existing
-# table's columns can be compared with the wanted ones).
-_SIMPLE_TYPES: dict[str, str] = {
-    "VARCHAR": "text",
-    "BOOLEAN": "boolean",
-    "TINYINT": "smallint",
-    "SMALLINT": "smallint",
-    "INTEGER": "integer",
-    "BIGINT": "bigint",
-    "HUGEINT": "numeric",
-    "UTINYINT": "smallint",
-    "USMALLINT": "integer",
-    "UINTEGER": "bigint",
-    "UBIGINT": "numeric",
-    "UHUGEINT": "numeric",
-    "BIGNUM": "numeric",
-    "VARINT": "numeric",
-    "FLOAT": "real",
-    "DOUBLE": "double precision",
-    "DATE": "date",
-    "TIME": "time without time zone",
-    "TIME WITH TIME ZONE": "time with time zone",
-    "TIMESTAMP": "timestamp without time zone",
-    "TIMESTAMP_S": "timestamp without time zone",
-    "TIMESTAMP_MS": "timestamp without time zone",
-    "TIMESTAMP_NS": "timestamp without time zone",
-    "TIMESTAMP WITH TIME ZONE": "timestamp with time zone",
-    "INTERVAL": "interval",
-    "UUID": "uuid",
-    "BLOB": "bytea",
-}
-_NESTED = re.compile(r"^(STRUCT|MAP|UNION)\s*\(|^JSON$|\]$", re.IGNORECASE)
-_DECIMAL = re.compile(r"^(?:DECIMAL|NUMERIC)\s*\((\d+)\s*,\s*(\d+)\)$", re.IGNORECASE)
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    duckdb_type: str
-    pg_type: str
-    select: str  # the DuckDB expression rendering the value as Postgres input text
-
-
-@dataclass(frozen=True)
-class RawTable:
-    schema: str
-    name: str
-    columns: tuple[Column, ...]
-    rows: int
-
-    @property
-    def qualified(self) -> str:
-        return f"{self.schema}.{self.name}"
-
-    @property
-    def pg_name(self) -> str:
-        return f"{quote_ident(self.schema)}.{quote_ident(self.name)}"
-
-
-@dataclass
-class ExportResult:
-    tables: list[tuple[str, int]] = field(default_factory=list)  # (schema.table, rows)
-    recreated: list[str] = field(default_factory=list)  # tables whose columns changed
-    # how each table was copied: "whole" (an untracked table), "changes since the last
-    # export", or "whole: <why>" (a tracked table; export_changes.py)
-    modes: dict[str, str] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    @property
-    def rows(self) -> int:
-        return sum(rows for _, rows in self.tables)
-
-
-def column_for(name: str, duckdb_type: str) -> Column:
-    """How one DuckDB column is typed in Postgres and rendered in the CSV stream."""
-    ident = quote_ident(name)
-    upper = duckdb_type.strip().upper()
-    if _NESTED.search(upper):
-        return Column(name, duckdb_type, "jsonb", f"cast(to_json({ident}) as varchar)")
-    if decimal := _DECIMAL.match(upper):
-        precision, scale = decimal.groups()
-        return Column(name, duckdb_type, f"numeric({precision},{scale})",
-                      f"cast({ident} as varchar)")
-    pg_type = _SIMPLE_TYPES.get(upper, "text")  # ENUM, BIT and the like: their text
-    if pg_type == "bytea":
-        return Column(name, duckdb_type, pg_type, f"'\\x' || hex({ident})")
-    return Column(name, duckdb_type, pg_type, f"cast({ident} as varchar)")
-
-
-def raw_tables(duck: duckdb.DuckDBPyConnection, path: Path) -> list[RawTable]:
-    """The raw tables an export copies (DuckDB given DUCKDB_MEMORY_LIMIT, default 4GB, to
-    read them); a sentence when the warehouse at `path` has none."""
-    duck.execute("set memory_limit = ?", [os.environ.get("DUCKDB_MEMORY_LIMIT") or "4GB"])
-    tables = discover(duck)
-    if not tables:
-        raise BadInput(
-            f"the warehouse {path} has no raw tables (no schema named {RAW_PREFIX}*): land "
-            "data first (python -m loaders crm / graph)."
-        )
-    return tables
-
-
-def discover(con: duckdb.DuckDBPyConnection) -> list[RawTable]:
-    """Every base table of the warehouse's `raw_*` schemas, with its columns and row count."""
-    names = con.execute(
-        """select table_schema, table_name from information_schema.tables
-           where table_catalog = current_database() and starts_with(table_schema, ?)
-             and table_type = 'BASE TABLE'
-           order by table_schema, table_name""",
-        [RAW_PREFIX],
-    ).fetchall()
-    tables = []
-    for schema, name in names:
-        columns = tuple(
-            column_for(column, data_type)
-            for column, data_type in con.execute(
-                """select column_name, data_type from information_schema.columns
-                   where table_catalog = current_database() and table_schema = ?
-                     and table_name = ?
-                   order by ordinal_position""",
-                [schema, name],
-            ).fetchall()
-        )
-        [(rows,)] = con.execute(
-            f"select count(*) from {quote_ident(schema)}.{quote_ident(name)}"
-        ).fetchall()
-        tables.append(RawTable(schema, name, columns, rows))
-    return tables
 
 
 class CsvStream:
@@ -384,8 +248,8 @@ def export_postgres(path: Path, settings: PostgresSettings, show_progress: bool 
                     batch_rows: int = BATCH_ROWS, full: bool = False) -> ExportResult:
     """Copy the raw tables of the warehouse at `path` into Postgres, in one transaction: the
     tracked ones' changes since the previous export (all of them with `full`), the others
-    whole (export_changes.py)."""
-    from loaders import export_postgres_changes as pg_changes  # it imports this module
+    whole (changes.py)."""
+    from loaders.export import postgres_changes as pg_changes  # it imports this module
 
     started = time.perf_counter()
     result = ExportResult()

@@ -3,7 +3,7 @@ Parquet under SPARK_RAW_PATH, registered on the Spark Thrift server as the dbt s
 the `spark` dbt target (docs/engines.md, 'The export (`export --target spark`)').
 
 What is written: every base table of the warehouse's `raw_*` schemas (as for Postgres,
-loaders/export.py), each to `<SPARK_RAW_PATH>/<schema>/<table>/part-0.parquet` by DuckDB's
+loaders/export/tables.py), each to `<SPARK_RAW_PATH>/<schema>/<table>/part-0.parquet` by DuckDB's
 own Parquet writer (`COPY ... TO ... (FORMAT parquet)`): nested values keep their types
 (Graph's recipients and attendees are `array<struct<...>>` on Spark, a struct a struct);
 a timestamp (a UTC wall time in DuckDB) is written as that instant, Spark's `timestamp`.
@@ -28,7 +28,7 @@ Incremental: raw_graph.messages and raw_graph.events are written as one file per
 month while small) of their date, and an export rewrites only the files holding a row landed,
 changed or removed since the previous export (the others are linked into the fresh folder,
 which is swapped in whole as above); `--full`, a first export or a changed schema writes
-them whole (export_changes.py, export_spark_parts.py).
+them whole (changes.py, spark_parts.py).
 
 The Spark server must read SPARK_RAW_PATH at the same absolute path (the local
 `make spark-server` does; on a cluster, a shared mount).
@@ -47,9 +47,9 @@ from pathlib import Path
 import duckdb
 
 from loaders.errors import BadInput, LoadFailed
-from loaders.export import ExportResult, RawTable, quote_ident, raw_tables
-from loaders.export_changes import spec_for
-from loaders.export_spark_parts import STATE_FILE, Plan, plan, write
+from loaders.export.changes import spec_for
+from loaders.export.spark_parts import STATE_FILE, Plan, plan, write
+from loaders.export.tables import ExportResult, RawTable, quote_ident, raw_tables
 from loaders.progress import progress_bar
 from loaders.settings import SparkSettings
 from loaders.warehouse import connect_read_only
@@ -206,7 +206,7 @@ def export_spark(path: Path, settings: SparkSettings, show_progress: bool = True
                  full: bool = False) -> ExportResult:
     """Write the raw tables of the warehouse at `path` as Parquet and register them on Spark:
     the tracked ones' files holding changes since the previous export (every file with
-    `full`; export_spark_parts.py), the others whole."""
+    `full`; spark_parts.py), the others whole."""
     started = time.perf_counter()
     result = ExportResult()
     duck = connect_read_only(path)

@@ -34,8 +34,8 @@ import msal
 import requests
 from msal.exceptions import MsalServiceError
 
-from loaders.certificate import UPLOAD
 from loaders.errors import BadInput, LoadFailed
+from loaders.graph.certificate import UPLOAD
 from loaders.reach import FirstContact, Timeouts
 from loaders.settings import GraphSettings
 

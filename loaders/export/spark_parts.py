@@ -1,4 +1,4 @@
-"""A tracked raw table on Spark (export_changes.py says which, and when it is written whole):
+"""A tracked raw table on Spark (changes.py says which, and when it is written whole):
 Parquet files cut by the day (or month) of a date column, of which an export rewrites only
 those holding a row landed, changed or removed since the previous export.
 
@@ -35,8 +35,7 @@ from pathlib import Path
 
 import duckdb
 
-from loaders.export import RawTable, quote_ident
-from loaders.export_changes import (
+from loaders.export.changes import (
     Incremental,
     Previous,
     Stamps,
@@ -44,6 +43,7 @@ from loaders.export_changes import (
     signature,
     stamps,
 )
+from loaders.export.tables import RawTable, quote_ident
 
 STATE_FILE = "_export_state.json"
 # a tracked table is cut by day from this size on (by month below: a small table in 400 files

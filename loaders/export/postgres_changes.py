@@ -1,4 +1,4 @@
-"""The changes of a tracked raw table into its Postgres copy (export_changes.py says which
+"""The changes of a tracked raw table into its Postgres copy (changes.py says which
 tables and when), inside the export's one transaction.
 
 The record: `loaders_export.raw_table_state` holds, per tracked table, the watermark (the
@@ -24,15 +24,7 @@ from datetime import datetime
 
 import duckdb
 
-from loaders.export import (
-    Column,
-    ExportResult,
-    RawTable,
-    _existing_columns,
-    _replace_table,
-    quote_ident,
-)
-from loaders.export_changes import (
+from loaders.export.changes import (
     Incremental,
     Previous,
     Stamps,
@@ -41,6 +33,8 @@ from loaders.export_changes import (
     spec_for,
     stamps,
 )
+from loaders.export.postgres import _existing_columns, _replace_table
+from loaders.export.tables import Column, ExportResult, RawTable, quote_ident
 
 SCHEMA = "loaders_export"
 STATE = f"{quote_ident(SCHEMA)}.raw_table_state"

@@ -47,10 +47,10 @@ import duckdb
 from rich.progress import Progress
 
 from loaders.errors import BadInput
-from loaders.leadspace_client import BULK_LIMIT, LeadspaceClient, ResultsNotFound
-from loaders.leadspace_dataset import Account, dataset_accounts
-from loaders.leadspace_landing import PendingJob, land_answers, record_consent, remember_job
-from loaders.leadspace_mapping import check_columns, parse_mapping
+from loaders.leadspace.client import BULK_LIMIT, LeadspaceClient, ResultsNotFound
+from loaders.leadspace.dataset import Account, dataset_accounts
+from loaders.leadspace.landing import PendingJob, land_answers, record_consent, remember_job
+from loaders.leadspace.mapping import check_columns, parse_mapping
 from loaders.progress import progress_bar
 from loaders.schema import LEADSPACE_SCHEMA
 from loaders.warehouse import new_run_id, record_runs, run_row, utc_now

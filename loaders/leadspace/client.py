@@ -38,9 +38,9 @@ import orjson
 import requests
 
 from loaders.errors import BadInput, LoadFailed
+from loaders.graph.transport import build_session
 from loaders.reach import FirstContact, open_connection
 from loaders.settings import LeadspaceSettings
-from loaders.transport import build_session
 
 BULK_PATH = "/enrichment/enrich/bulk"
 SINGLE_PATH = "/enrichment/enrich/single"

@@ -1,5 +1,6 @@
 """Which CRM accounts column feeds which Leadspace input field (`--map FIELD=COLUMN`), and
-the `company` object a request carries (see loaders/leadspace.py for what leaves the machine)."""
+the `company` object a request carries (see loaders/leadspace/enrich.py for what leaves the
+machine)."""
 
 from __future__ import annotations
 

@@ -36,8 +36,8 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from loaders.auth import TokenProvider, tls_sentence
 from loaders.errors import BadInput, LoadFailed
+from loaders.graph.auth import TokenProvider, tls_sentence
 from loaders.reach import FirstContact, Timeouts
 from loaders.settings import GraphSettings
 

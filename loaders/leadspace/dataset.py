@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import duckdb
 
 from loaders.errors import BadInput
-from loaders.leadspace_mapping import Mapping, company_input, request_hash
+from loaders.leadspace.mapping import Mapping, company_input, request_hash
 from loaders.schema import CRM_SCHEMA
 
 _SEGMENT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -1,0 +1,1 @@
+"""Leadspace: consented firmographics for CRM accounts (`python -m loaders leadspace`)."""
