@@ -9,7 +9,7 @@ accounts as (
 email_interactions as (
 
     select * from {{ ref('int_email_account_interactions') }}
-    where internet_message_id is not null
+    where not is_day_row
 
 ),
 

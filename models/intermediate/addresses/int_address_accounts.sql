@@ -2,7 +2,9 @@ with
 
 email_addresses as (
 
+    -- the forms, not the month rows
     select * from {{ ref('int_email_addresses') }}
+    where not is_day_row
 
 ),
 

@@ -9,7 +9,7 @@ questions as (
         conversation_id,
         sent_at
     from {{ ref('int_email_account_interactions') }}
-    where is_to_account and conversation_id is not null
+    where not is_day_row and is_to_account and conversation_id is not null
 
 ),
 
@@ -22,7 +22,7 @@ answers as (
         sent_at,
         sent_date
     from {{ ref('int_email_account_interactions') }}
-    where is_from_account and conversation_id is not null
+    where not is_day_row and is_from_account and conversation_id is not null
 
 ),
 

@@ -18,9 +18,9 @@
 
 {#- Rebuilt by whole days (docs/incremental_models.md): a build rewrites every row of the
     days int_email_participants rewrote since this model's last build, and every day when the
-    address rules changed since; each rebuilt day also gets one day row (no email).
-    int_email_participants is read by name where it is used: DuckDB would keep a CTE read twice
-    whole in memory. -#}
+    address rules changed since; each rebuilt day also gets one day row (`is_day_row`, no
+    email). int_email_participants is read by name where it is used: DuckDB would keep a CTE
+    read twice whole in memory. -#}
 with
 
 address_rules as (
@@ -48,7 +48,7 @@ rebuilt_days as (
     from {{ ref('int_email_participants') }} as day_rows
     cross join address_rules
     where
-        day_rows.internet_message_id is null
+        day_rows.is_day_row
         {%- if is_incremental() %}
         and ({{ since_last_build('day_rows.loaded_at') }} or address_rules.have_changed)
         {%- endif %}
@@ -114,6 +114,7 @@ directed as (
 
     select
         account_sides.sent_date,
+        false as is_day_row,
         account_sides.internet_message_id,
         account_sides.account_id,
         account_sides.conversation_id,
@@ -148,6 +149,7 @@ final as (
     -- the day rows
     select
         rebuilt_days.sent_date,
+        true as is_day_row,
         null as internet_message_id,
         null as account_id,
         null as conversation_id,

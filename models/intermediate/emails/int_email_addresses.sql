@@ -17,9 +17,9 @@
 {#- Rebuilt by whole months (docs/incremental_models.md): a build rewrites every row of the
     calendar months holding a day int_email_copies rewrote since this model's last build (each
     row of its latest build is newer than every row here), those it emptied after `remove
-    graph` included; each rebuilt month also gets one month row (no address). A month, not a
-    day: the same form on the 30 days of a month is one row, not 30 (2,500 mailboxes: 1 M rows,
-    not 7 M). It holds no account, so a CRM change never rebuilds it. -#}
+    graph` included; each rebuilt month also gets one month row (`is_day_row`, no address). A
+    month, not a day: the same form on the 30 days of a month is one row, not 30 (2,500
+    mailboxes: 1 M rows, not 7 M). It holds no account, so a CRM change never rebuilds it. -#}
 
 {#- the first day of the (UTC) calendar month holding an email's day -#}
 {%- set sent_month = 'cast(' ~ dbt.date_trunc('month', 'sent_date') ~ ' as date)' -%}
@@ -34,7 +34,7 @@ rebuilt_months as (
     select distinct {{ sent_month }} as sent_month
     from {{ ref('int_email_copies') }}
     where
-        mailbox_id is null
+        is_day_row
         {%- if is_incremental() %}
         and {{ since_last_build('built_at') }}
         {%- endif %}
@@ -51,7 +51,7 @@ rebuilt_days as (
         loaded_at
     from {{ ref('int_email_copies') }}
     where
-        mailbox_id is null
+        is_day_row
         and {{ sent_month }} in (select rebuilt_months.sent_month from rebuilt_months)
 
 ),
@@ -101,6 +101,7 @@ final as (
     -- each form once a month: a hundred thousand forms next to two hundred million entries
     select
         {{ sent_month }} as sent_month,
+        false as is_day_row,
         written_address,
         max(loaded_at) as loaded_at
     from written_forms
@@ -114,6 +115,7 @@ final as (
     -- month `remove graph` emptied)
     select
         {{ sent_month }} as sent_month,
+        true as is_day_row,
         null as written_address,
         max(loaded_at) as loaded_at
     from rebuilt_days

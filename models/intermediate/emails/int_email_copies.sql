@@ -17,7 +17,7 @@
 
 {#- Rebuilt by whole days (docs/incremental_models.md): a build rewrites every row of the
     days with a mail copy landed, changed or removed since the last one, and gives each of
-    them one day row (no copy: `mailbox_id` null) that records the day's latest landing. The
+    them one day row (`is_day_row`, no copy) that records the day's latest landing. The
     loader stamps every new, changed or removed copy with a new `_loaded_at`, and Graph never
     changes a sent message's sentDateTime: a rebuilt day is the copies that landed on it and
     the copies this table held on it that did not land again. The one model that reads the
@@ -52,7 +52,7 @@ rebuilt_days as (
             cast(null as {{ dbt.type_timestamp() }}) as loaded_at
         from {{ this }}
         where
-            mailbox_id is null
+            is_day_row
             and not exists (
                 select 1 as copy_kept_from_before
                 from {{ ref('stg_graph__messages') }} as landed
@@ -76,6 +76,7 @@ landed_copies as (
     -- Drafts folder: flagged `drafts` by the loader, its subfolders too, or named Drafts)
     select
         landed.sent_date,
+        false as is_day_row,
         landed.mailbox_id,
         landed.message_id,
         -- a message without an internetMessageId cannot be matched across mailboxes: each
@@ -121,6 +122,7 @@ final as (
     -- `remove graph`, whatever landed since)
     select
         held.sent_date,
+        held.is_day_row,
         held.mailbox_id,
         held.message_id,
         held.internet_message_id,
@@ -133,7 +135,7 @@ final as (
         held.loaded_at
     from {{ this }} as held
     where
-        held.mailbox_id is not null
+        not held.is_day_row
         and held.sent_date in (select rebuilt_days.sent_date from rebuilt_days)
         and not exists (
             select 1 as landed_again
@@ -155,6 +157,7 @@ final as (
     -- the day rows
     select
         sent_date,
+        true as is_day_row,
         null as mailbox_id,
         null as message_id,
         null as internet_message_id,

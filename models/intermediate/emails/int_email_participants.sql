@@ -19,7 +19,7 @@
 {#- Rebuilt by whole days (docs/incremental_models.md). A build rewrites every row of the
     days int_email_copies rewrote since this model's last build, and every day when the
     address rules changed since (a CRM snapshot, another selection of mailboxes, `remove
-    graph`). Each rebuilt day also gets one day row (no email: `internet_message_id` null),
+    graph`). Each rebuilt day also gets one day row (`is_day_row`, no email),
     which records the day's latest landing, so that a day whose emails are all gone is still
     replaced. -#}
 with
@@ -61,7 +61,7 @@ rebuilt_days as (
         from {{ ref('int_email_copies') }} as day_rows
         cross join address_rules
         where
-            day_rows.mailbox_id is null
+            day_rows.is_day_row
             {%- if is_incremental() %}
             and ({{ since_last_build('day_rows.loaded_at') }} or address_rules.have_changed)
             {%- endif %}
@@ -193,6 +193,7 @@ final as (
 
     select
         cast(emails.sent_at as date) as sent_date,
+        false as is_day_row,
         participants.internet_message_id,
         participants.address,
         participants.is_sender,
@@ -215,6 +216,7 @@ final as (
     -- the day rows
     select
         rebuilt_days.sent_date,
+        true as is_day_row,
         null as internet_message_id,
         null as address,
         null as is_sender,

@@ -18,8 +18,8 @@
 
 {#- Rebuilt by whole days (docs/incremental_models.md): a build rewrites every row of the
     days int_email_account_interactions rewrote since this model's last build, and every day
-    when the address rules changed since; each rebuilt day also gets one day row (no
-    person). -#}
+    when the address rules changed since; each rebuilt day also gets one day row
+    (`is_day_row`, no person). -#}
 with
 
 address_rules as (
@@ -47,7 +47,7 @@ rebuilt_days as (
     from {{ ref('int_email_account_interactions') }} as day_rows
     cross join address_rules
     where
-        day_rows.internet_message_id is null
+        day_rows.is_day_row
         {%- if is_incremental() %}
         and ({{ since_last_build('day_rows.loaded_at') }} or address_rules.have_changed)
         {%- endif %}
@@ -59,7 +59,7 @@ email_interactions as (
 
     select * from {{ ref('int_email_account_interactions') }}
     where
-        internet_message_id is not null
+        not is_day_row
         {%- if is_incremental() %}
         and sent_date in (select rebuilt_days.sent_date from rebuilt_days)
         {%- endif %}
@@ -70,7 +70,7 @@ email_participants as (
 
     select * from {{ ref('int_email_participants') }}
     where
-        internet_message_id is not null
+        not is_day_row
         {%- if is_incremental() %}
         and sent_date in (select rebuilt_days.sent_date from rebuilt_days)
         {%- endif %}
@@ -105,6 +105,7 @@ people_per_day as (
     -- each person once per account and day
     select
         activity_date,
+        false as is_day_row,
         account_id,
         side,
         person,
@@ -133,6 +134,7 @@ final as (
     -- the day rows
     select
         rebuilt_days.sent_date as activity_date,
+        true as is_day_row,
         null as account_id,
         null as side,
         null as person,

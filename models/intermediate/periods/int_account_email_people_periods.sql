@@ -18,8 +18,8 @@
     month and ISO week holding a day int_account_email_people_days rewrote since this model's
     last build (each day of its latest build is newer than every row here; every day while this
     model holds no row, as after a first build before any mail landed), and gives each of them
-    one period row (no account), so that a period whose people are all gone is still
-    replaced. -#}
+    one period row (`is_day_row`, no account), so that a period whose people are all gone is
+    still replaced. -#}
 
 {#- the first day of the calendar month and of the ISO week holding a day -#}
 {%- set calendar_start = {
@@ -62,12 +62,13 @@ people_per_period as (
     select
         '{{ level }}' as aggregation_level,
         {{ start }} as period_start,
+        false as is_day_row,
         account_id,
         side,
         count(distinct person) as people
     from {{ ref('int_account_email_people_days') }}
     where
-        person is not null
+        not is_day_row
         and {{ start }} in (
             select rebuilt_periods.period_start
             from rebuilt_periods
@@ -95,6 +96,7 @@ final as (
     select
         aggregation_level,
         period_start,
+        true as is_day_row,
         null as account_id,
         null as side,
         null as people

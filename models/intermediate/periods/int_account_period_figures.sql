@@ -30,7 +30,7 @@ periods as (
 email_interactions as (
 
     select * from {{ ref('int_email_account_interactions') }}
-    where internet_message_id is not null
+    where not is_day_row
 
 ),
 
@@ -191,7 +191,7 @@ email_people as (
                 and counted.period_start = periods.period_start
         where
             periods.is_whole
-            and counted.account_id is not null
+            and not counted.is_day_row
         {%- for level in ['Year', 'Month', 'Week'] %}
 
         union all
@@ -204,7 +204,7 @@ email_people as (
             count(distinct person) as people
         from {{ ref('int_account_email_people_days') }}
         where
-            person is not null
+            not is_day_row
             and activity_date between {{ window_start_date() }} and {{ as_of_date() }}
             and {{ period_start(level, 'activity_date') }} in (
                 select periods.period_start
