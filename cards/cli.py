@@ -27,9 +27,9 @@ def default_warehouse() -> Path:
     return Path(os.environ.get("DUCKDB_PATH") or PROJECT_ROOT / "warehouse.duckdb")
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m cards") -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m cards", description=__doc__,
+        prog=prog, description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--warehouse", type=Path, default=None,

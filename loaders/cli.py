@@ -1,4 +1,7 @@
-"""The command line: `python -m loaders COMMAND` (docs/configuration.md).
+"""The command line: `python -m loaders COMMAND` or `account-engagement COMMAND`.
+
+The console script `account-engagement` (installed with the package) has the same commands,
+plus `cards` (docs/configuration.md).
 
 Exit status: 0 done; 2 bad input or settings (the message says what is wrong and how to fix
 it); 1 any other failure.
@@ -12,6 +15,7 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from importlib import metadata
 from pathlib import Path
 
 import duckdb
@@ -72,9 +76,27 @@ def _as_of(value: str) -> date:
     return as_of
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m loaders", description=__doc__.splitlines()[0])
+def _version() -> str:
+    """The installed distribution's version (`pyproject.toml`), or `unknown` when the code
+    runs from a folder without being installed."""
+    try:
+        return metadata.version("account-engagement")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _cards(argv: list[str], prog: str) -> int:
+    from cards.cli import main as cards_main
+
+    return cards_main(argv, prog=f"{prog} cards")
+
+
+def build_parser(prog: str = "python -m loaders", with_cards: bool = False,
+                 ) -> argparse.ArgumentParser:
+    parser = _Parser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log each step")
+    parser.add_argument("--version", action="version",
+                        version=f"account-engagement {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     crm_cmd = commands.add_parser("crm", help="land the CRM snapshot (accounts and contacts)")
@@ -145,11 +167,27 @@ def build_parser() -> argparse.ArgumentParser:
     remove_cmd = commands.add_parser("remove", help="delete an enrichment's landed data")
     remove_cmd.add_argument("enrichment", choices=["graph", "leadspace"])
     remove_cmd.set_defaults(handler=_remove)
+
+    if with_cards:  # listed here; console() hands its arguments to the cards' own parser
+        commands.add_parser(
+            "cards", add_help=False,
+            help="build the customer cards from the warehouse (its options: cards --help)",
+        )
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def console(argv: list[str] | None = None) -> int:
+    """The console script `account-engagement` (pyproject.toml): the loaders' commands and
+    `cards`, from any folder."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["cards"]:
+        return _cards(argv[1:], "account-engagement")
+    return main(argv, prog="account-engagement", with_cards=True)
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m loaders",
+         with_cards: bool = False) -> int:
+    args = build_parser(prog, with_cards).parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -119,3 +119,12 @@ def test_wheel_holds_every_module_of_the_product(wheel: Path):
         for path in (ROOT / package).rglob("*.py")
     }
     assert modules - names == set()
+
+
+def test_wheel_installs_the_console_script(wheel: Path):
+    """`pip install` of the wheel puts `account-engagement` on the PATH (entry_points.txt)."""
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt")]
+        entry_points = archive.read(name).decode()
+    assert "[console_scripts]" in entry_points
+    assert "account-engagement = loaders.cli:console" in entry_points
