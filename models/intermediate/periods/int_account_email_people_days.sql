@@ -27,13 +27,7 @@ address_rules as (
     -- the current fingerprint, and whether it differs from the one this table was built under
     select
         current_rules.address_rules,
-        {%- if is_incremental() %}
-        current_rules.address_rules <> coalesce(
-            (select max(built.address_rules) as built_rules from {{ this }} as built), ''
-        )
-        {%- else %}
-        true
-        {%- endif %} as have_changed
+        {{ address_rules_changed('current_rules.address_rules') }} as have_changed
     from {{ ref('int_address_rules') }} as current_rules
 
 ),
