@@ -39,16 +39,16 @@ COMPARED = ("int_email_copies", "int_email_addresses", "int_address_accounts",
             "int_account_email_people_days", "int_account_email_people_periods",
             "int_account_email_replies", "int_meeting_participants", "int_account_period_figures",
             "office", "stale_accounts")
-# rebuilt by whole days: each holds one day row (no copy, email or person) per day it
-# rebuilt
-DAY_MODELS = {"int_email_copies": ("sent_date", "mailbox_id"),
-              "int_email_participants": ("sent_date", "internet_message_id"),
-              "int_email_account_interactions": ("sent_date", "internet_message_id"),
-              "int_account_email_people_days": ("activity_date", "person")}
-# each model rebuilt by whole days or periods, and the column null on its day (period) rows only
-ENTITY_KEYS = {**{name: key for name, (_, key) in DAY_MODELS.items()},
-               "int_email_addresses": "written_address",
-               "int_account_email_people_periods": "account_id"}
+# rebuilt by whole days, with their day column: each holds one day row (`is_day_row`) per
+# day it rebuilt
+DAY_MODELS = {"int_email_copies": "sent_date",
+              "int_email_participants": "sent_date",
+              "int_email_account_interactions": "sent_date",
+              "int_account_email_people_days": "activity_date"}
+# every model rebuilt by whole days or periods: its day (month, period) rows are `is_day_row`
+DAY_ROW_MODELS = (*DAY_MODELS, "int_email_addresses", "int_account_email_people_periods")
+# the rows of a model that are not day rows, in SQL
+NOT_DAY_ROWS = "count(*) filter (where not is_day_row)"
 LATER = "now()::timestamp + interval 1 hour"
 # every copy sent on this day is removed by the changes: the day must end up empty
 EMPTIED_DAY = AS_OF - timedelta(days=100)
@@ -135,8 +135,7 @@ def _assert_equal_to_full_refresh(builds, when: str, day_rows: bool = True) -> N
     """Every model of COMPARED equal to the full refresh's, cell by cell; without the day
     (period) rows of the models rebuilt by whole days (periods) when `day_rows` is false."""
     for name in COMPARED:
-        where = "true" if day_rows or name not in ENTITY_KEYS else (
-            f"{ENTITY_KEYS[name]} is not null")
+        where = "true" if day_rows or name not in DAY_ROW_MODELS else "not is_day_row"
         incremental = table(builds, name, where=where)
         # every account of the scenario is active: stale_accounts is compared, empty
         assert incremental[1] or name == "stale_accounts", (
@@ -163,9 +162,9 @@ def test_incremental_build_equals_full_refresh_and_empties_after_removal(builds)
     assert _count(builds, 'select sum("NoOfEmails_ToAccount") from main.office') != (
         office_before)
     # the day whose every copy was removed holds its day row alone, in each model
-    for name, (day_column, key) in DAY_MODELS.items():
+    for name, day_column in DAY_MODELS.items():
         assert builds.query(
-            f"select count(*), count({key}) from main.{name} "
+            f"select count(*), {NOT_DAY_ROWS} from main.{name} "
             f"where {day_column} = '{EMPTIED_DAY.isoformat()}'")[1] == [(1, 0)], name
 
     # a new CRM contact, an address on old mail of no account until now: the address rules
@@ -196,8 +195,8 @@ def test_incremental_build_equals_full_refresh_and_empties_after_removal(builds)
     for name in ("office", "stale_accounts", "int_account_email_replies",
                  "int_meeting_participants", "int_address_accounts"):
         assert _count(builds, f"select count(*) from main.{name}") == 0, name
-    for name, key in ENTITY_KEYS.items():
-        assert _count(builds, f"select count({key}) from main.{name}") == 0, name
+    for name in DAY_ROW_MODELS:
+        assert _count(builds, f"select {NOT_DAY_ROWS} from main.{name}") == 0, name
 
     # a later load lands the users, the calendars and the last RELANDED_DAYS days of mail
     # again: the incremental build equals a full refresh, but for the day rows of the days
@@ -226,14 +225,15 @@ def test_a_build_before_any_mail_then_a_load_equals_a_full_refresh(tmp_path: Pat
             con.execute(statement)
         land_reference(con, MAILBOXES, ACCOUNTS, CONTACTS)
     builds.build(AS_OF)
-    for name in ENTITY_KEYS:
+    for name in DAY_ROW_MODELS:
         assert _count(builds, f"select count(*) from main.{name}") == 0, name
     with duckdb.connect(str(builds.warehouse)) as con:
         land_days(con, AS_OF - timedelta(days=29), 30, MAILBOXES, PER_MAILBOX * 5, CONTACTS,
                   ACCOUNTS, salt=1000)
     builds.build(AS_OF)
     builds.full_refresh(AS_OF)
-    for name in (*ENTITY_KEYS, "int_address_accounts", "int_account_period_figures", "office"):
+    for name in (*DAY_ROW_MODELS, "int_address_accounts", "int_account_period_figures",
+                 "office"):
         full = table(builds, name, full_refresh=True)
         assert full[1], f"{name} is empty in the full refresh: the test tests nothing"
         found = differences(table(builds, name), full)
@@ -255,8 +255,8 @@ def test_remove_graph_then_a_load_before_the_next_build_equals_a_full_refresh(
                   ACCOUNTS, salt=2000)
     builds.build(AS_OF)
     builds.full_refresh(AS_OF)
-    for name in (*ENTITY_KEYS, "int_address_accounts", "office"):
-        where = f"{ENTITY_KEYS[name]} is not null" if name in ENTITY_KEYS else "true"
+    for name in (*DAY_ROW_MODELS, "int_address_accounts", "office"):
+        where = "not is_day_row" if name in DAY_ROW_MODELS else "true"
         full = table(builds, name, full_refresh=True, where=where)
         assert full[1], f"{name} is empty in the full refresh: the test tests nothing"
         found = differences(table(builds, name, where=where), full)
@@ -280,7 +280,7 @@ def test_key_test_catches_a_row_written_twice(tmp_path: Path) -> None:
     with duckdb.connect(str(builds.warehouse)) as con:
         con.execute("""insert into main.int_account_email_people_days
             select * from main.int_account_email_people_days
-            where person is not null
+            where not is_day_row
             order by activity_date, account_id, side, person limit 1""")
     failed = builds.build(AS_OF, "--select", "int_account_email_people_days",
                           "--resource-type", "test", expect_success=False)
@@ -340,7 +340,7 @@ def test_day_build_tests_check_what_it_wrote_and_what_landed(tmp_path: Path) -> 
         # a duplicate on a day the last build left alone, then one on a day it rewrote
         duplicate = """insert into main.int_email_copies
             select * from main.int_email_copies
-            where mailbox_id is not null and built_at {} (select max(built_at)
+            where not is_day_row and built_at {} (select max(built_at)
                 from main.int_email_copies)
             order by sent_date, mailbox_id, message_id limit 1"""
         con.execute(duplicate.format("<"))
