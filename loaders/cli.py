@@ -169,11 +169,18 @@ def build_parser(prog: str = "python -m loaders", with_cards: bool = False,
     remove_cmd.set_defaults(handler=_remove)
 
     if with_cards:  # listed here; console() hands its arguments to the cards' own parser
-        commands.add_parser(
+        cards_cmd = commands.add_parser(
             "cards", add_help=False,
             help="build the customer cards from the warehouse (its options: cards --help)",
         )
+        cards_cmd.set_defaults(handler=_cards_after_options)
     return parser
+
+
+def _cards_after_options(args: argparse.Namespace) -> int:
+    """`cards` reached through the loaders' parser: an option came before it (`-v cards`)."""
+    raise BadInput("write `cards` first, with its own options after it: "
+                   "account-engagement cards [--warehouse FILE] [--out DIR].")
 
 
 def console(argv: list[str] | None = None) -> int:

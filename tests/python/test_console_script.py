@@ -59,3 +59,10 @@ def test_cards_takes_its_own_options(tmp_path: Path) -> None:
     result = run("cards", "--warehouse", str(missing), cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.startswith(f"cards: the warehouse {missing} does not exist")
+
+
+def test_an_option_before_cards_is_a_sentence_not_a_traceback(tmp_path: Path) -> None:
+    result = run("-v", "cards", cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (2, (
+        "error: write `cards` first, with its own options after it: account-engagement cards "
+        "[--warehouse FILE] [--out DIR].\n"))
