@@ -441,6 +441,29 @@ def counts(path: Path) -> dict[str, int]:
         }
 
 
+BI_TABLES = ("office", "office_accounts", "office_user_entity", "stale_accounts", "leadspace",
+             "enrichment_status", "leadspace_field_coverage")
+
+
+def output_hashes(path: Path) -> dict[str, str]:
+    """An md5 of each BI table's rows, sorted: equal hashes, equal tables cell for cell
+    (a refactoring of the models must leave them unchanged). The load times
+    (`LastRefreshedAt`, `EnrichedAt`) are left out: they differ from one landing to the next."""
+    with _connect(path, read_only=True) as con:
+        hashes = {}
+        for table in BI_TABLES:
+            columns = [row[0] for row in con.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = 'main' and table_name = ? order by ordinal_position",
+                [table]).fetchall() if row[0] not in ("LastRefreshedAt", "EnrichedAt")]
+            listed = ", ".join(f'"{c}"' for c in columns)
+            hashes[table] = con.execute(
+                f"select md5(coalesce(string_agg(row_text, chr(10) order by row_text), '')) "
+                f"from (select cast(row({listed}) as varchar) as row_text from main.{table})"
+            ).fetchone()[0][:12]
+        return hashes
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mailboxes", type=int, default=2500)
@@ -488,6 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     project = args.project_dir.resolve()
     full, full_timings, peak_full = dbt_build(path, workdir, args.as_of, "full", project)
     full_counts = counts(path)
+    full_hashes = output_hashes(path)
     server = throwaway_postgres().start() if args.postgres else None
     spark_server = None
     try:
@@ -512,6 +536,7 @@ def main(argv: list[str] | None = None) -> int:
             path, workdir, next_day, "incremental", project, parsed_first=True
         )
         next_counts = counts(path)
+        next_hashes = output_hashes(path)
         if server:
             pg_export_next = export_to_postgres(path, postgres)
             pg_next, pg_next_timings, _ = dbt_build(
@@ -533,6 +558,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.accounts} accounts, {args.contacts} contacts, as of {args.as_of}")
     print("rows (full build):   " + ", ".join(f"{k}={v:,}" for k, v in full_counts.items()))
     print("rows (+1 day):       " + ", ".join(f"{k}={v:,}" for k, v in next_counts.items()))
+    print("output hashes (full build): " + ", ".join(f"{k}={v}" for k, v in full_hashes.items()))
+    print("output hashes (+1 day):     " + ", ".join(f"{k}={v}" for k, v in next_hashes.items()))
     print(f"the limit (one pass over raw messages): {limit:.1f} s")
     print(f"full dbt build:        {full:.1f} s   ratio to the limit: {full / limit:.1f}")
     print(f"build after one day:   {incremental:.1f} s   (incremental dbt build as of the new "
