@@ -44,9 +44,10 @@ $(DATABRICKS_VENV)/.installed: pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m devtools.demo
 
-## make cards: rebuild the customer cards from the warehouse ($$DUCKDB_PATH) after a dbt build
+## make cards: rebuild the customer cards from the warehouse ($$DUCKDB_PATH; the marts in schema
+## $$ACCOUNT_ENGAGEMENT_SCHEMA, else main) after a dbt build
 cards: $(STAMP)
-	$(BIN)/python -m cards
+	$(BIN)/account-engagement cards
 
 ## make docs: the dbt documentation site (lineage from the loaders' sources to the exposures)
 ## on http://127.0.0.1:8080
@@ -59,7 +60,7 @@ docs: $(STAMP)
 test: chromium databricks-venv lint pytest dbt-test
 
 lint: $(STAMP)
-	$(BIN)/ruff check loaders devtools bench cards parquet_publish tests
+	$(BIN)/ruff check loaders account_engagement_cards account_engagement_parquet devtools bench tests
 	$(BIN)/sqlfluff lint models macros tests --disable-progress-bar
 
 pytest: $(STAMP)

@@ -16,7 +16,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from loaders.settings import PROJECT_ROOT, duckdb_path
+from loaders.settings import duckdb_path
+
+# the clone this demo runs from (devtools/ is not installed): the dbt project, its profile
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _run(cmd: list[str], env: dict[str, str], what: str) -> None:
@@ -110,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir = args.workdir.resolve()
     data = workdir / "org"
     env = dict(os.environ)
-    warehouse = duckdb_path()
+    # absolute: every step runs in the clone, whichever folder the demo was started from
+    warehouse = duckdb_path().resolve()
     env["DUCKDB_PATH"] = str(warehouse)
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     bin_dir = Path(sys.executable).parent
@@ -161,9 +165,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _cards(warehouse: Path, env: dict[str, str]) -> None:
     """The customer cards (issue 5) and where the Parquet copies of the BI tables are."""
-    from parquet_publish import parquet_dir
+    from account_engagement_parquet import parquet_dir
 
-    _run([sys.executable, "-m", "cards", "--warehouse", str(warehouse)], env,
+    _run([sys.executable, "-m", "account_engagement_cards", "--warehouse", str(warehouse)], env,
          "build the customer cards")
     print(f"  customer cards: {warehouse.parent / 'customer_cards' / 'index.html'}\n"
           f"  Parquet copies of the output tables (for BI tools): "

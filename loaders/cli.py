@@ -22,7 +22,6 @@ import duckdb
 
 from loaders.crm import files as crm
 from loaders.errors import BadInput, LoadFailed
-from loaders.export import postgres as export_postgres
 from loaders.export import spark as export_spark
 from loaders.graph import landing as graph_landing
 from loaders.graph import load as graph
@@ -31,11 +30,17 @@ from loaders.leadspace import landing as leadspace_landing
 from loaders.leadspace import mapping as leadspace_mapping
 from loaders.leadspace.client import LeadspaceClient
 from loaders.settings import (
+    MAX_WINDOW_DAYS,
+    PROJECT_DIR_SETTING,
+    WINDOW_SETTING,
     GraphSettings,
     LeadspaceSettings,
     PostgresSettings,
     SparkSettings,
     duckdb_path,
+    parse_window_days,
+    resolve_window,
+    window_in_use,
 )
 from loaders.warehouse import (
     LOADER_MEMORY_LIMIT,
@@ -76,6 +81,25 @@ def _as_of(value: str) -> date:
     return as_of
 
 
+def _window_days(value: str) -> int:
+    days = parse_window_days(value)
+    if days is None:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a whole number of days from 1 to {MAX_WINDOW_DAYS:,}: e.g. 365"
+        )
+    return days
+
+
+def _project_dir(value: str) -> Path:
+    path = Path(value)
+    if not (path / "dbt_project.yml").is_file():
+        raise argparse.ArgumentTypeError(
+            f"{value} has no dbt_project.yml: give the folder of the dbt project whose "
+            "vars.window_days the loader should follow"
+        )
+    return path
+
+
 def _version() -> str:
     """The installed distribution's version (`pyproject.toml`), or `unknown` when the code
     runs from a folder without being installed."""
@@ -86,7 +110,7 @@ def _version() -> str:
 
 
 def _cards(argv: list[str], prog: str) -> int:
-    from cards.cli import main as cards_main
+    from account_engagement_cards.cli import main as cards_main
 
     return cards_main(argv, prog=f"{prog} cards")
 
@@ -115,7 +139,17 @@ def build_parser(prog: str = "python -m loaders", with_cards: bool = False,
     graph_cmd.add_argument("--mailbox", action="append", default=[], metavar="ADDRESS")
     graph_cmd.add_argument("--group", action="append", default=[], metavar="ADDRESS_OR_ID")
     graph_cmd.add_argument(
-        "--as-of", type=_as_of, default=None, help="last day of the one-year window (UTC)"
+        "--as-of", type=_as_of, default=None, help="last day of the window (UTC; default today)"
+    )
+    graph_cmd.add_argument(
+        "--window-days", type=_window_days, default=None, metavar="N",
+        help=f"days the window reaches back (default: ${WINDOW_SETTING}, else vars.window_days "
+             "of the dbt project, else 365); dbt must count the same (its var window_days)",
+    )
+    graph_cmd.add_argument(
+        "--project-dir", type=_project_dir, default=None, metavar="DIR",
+        help=f"the dbt project whose vars.window_days is the window (default: "
+             f"${PROJECT_DIR_SETTING}, else the current folder)",
     )
     graph_cmd.add_argument(
         "--workers", type=int, default=graph.DEFAULT_WORKERS,
@@ -180,7 +214,7 @@ def build_parser(prog: str = "python -m loaders", with_cards: bool = False,
 def _cards_after_options(args: argparse.Namespace) -> int:
     """`cards` reached through the loaders' parser: an option came before it (`-v cards`)."""
     raise BadInput("write `cards` first, with its own options after it: "
-                   "account-engagement cards [--warehouse FILE] [--out DIR].")
+                   "account-engagement cards [--warehouse FILE] [--out DIR] [--schema NAME].")
 
 
 def console(argv: list[str] | None = None) -> int:
@@ -240,6 +274,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m loaders",
 
 
 def _crm(args: argparse.Namespace) -> int:
+    # the files first: a missing one leaves no warehouse behind
+    crm.check_files(args.accounts, args.contacts)
+
     def land(con: duckdb.DuckDBPyConnection, path: Path) -> int:
         result = crm.load(con, args.accounts, args.contacts, args.email_column,
                           allow_shrink=args.allow_shrink)
@@ -252,13 +289,15 @@ def _crm(args: argparse.Namespace) -> int:
 def _graph(args: argparse.Namespace) -> int:
     # settings first: no warehouse lock held while they are wrong
     settings = GraphSettings.from_env()
+    window = resolve_window(args.window_days, args.project_dir)
 
     def land(con: duckdb.DuckDBPyConnection, path: Path) -> int:
         as_of = args.as_of or graph.default_as_of()
-        result = graph.load(
-            con, settings, args.mailbox, args.group, as_of, args.workers,
-            show_progress=not args.no_progress,
-        )
+        with window_in_use(window):
+            result = graph.load(
+                con, settings, args.mailbox, args.group, as_of, args.workers,
+                show_progress=not args.no_progress,
+            )
         print(
             f"run {result.run_id}: {result.mailboxes} mailboxes, {result.streams} streams "
             f"({result.failed_streams} failed), {result.records:,} records landed, "
@@ -267,6 +306,7 @@ def _graph(args: argparse.Namespace) -> int:
         )
         return 1 if result.failed_streams else 0
 
+    print(window.describe(), flush=True)
     return _on_warehouse(land, announce_compaction=True)
 
 
@@ -342,6 +382,7 @@ def _export(args: argparse.Namespace) -> int:
     if args.target == "spark":
         return _export_spark(args)
     settings = PostgresSettings.from_env()
+    export_postgres = _export_postgres()
     path = duckdb_path()
     result = export_postgres.export_postgres(path, settings,
                                              show_progress=not args.no_progress,
@@ -357,6 +398,22 @@ def _export(args: argparse.Namespace) -> int:
         f"Postgres at {settings.address}, database {settings.dbname}, in {result.seconds:.1f}s"
     )
     return 0
+
+
+def _export_postgres():
+    """loaders.export.postgres, which streams through pyarrow: a dependency of the postgres
+    extra, not of the default install."""
+    try:
+        from loaders.export import postgres
+    except ImportError as exc:
+        if exc.name != "pyarrow":
+            raise
+        raise BadInput(
+            "pyarrow is not installed (the Postgres export streams the tables through it): "
+            "install the postgres extra (pip install 'account-engagement[postgres]', in a clone "
+            "pip install -e '.[postgres]') and run again."
+        ) from None
+    return postgres
 
 
 def _export_spark(args: argparse.Namespace) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -14,13 +16,27 @@ import yaml
 from loaders.errors import BadInput
 from loaders.graph.certificate import ClientCertificate, load_certificate
 
+# The folder above the package: the clone, when the code runs from one. Only the clone's own
+# benchmarks (bench/) use it; no default a user's command writes to comes from it, as for an
+# installed wheel it is site-packages.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 GIVE_UP_SETTING = "LOADERS_CONNECT_GIVE_UP_SECONDS"
 DEFAULT_GIVE_UP_SECONDS = 60.0
+WAREHOUSE_FILE = "warehouse.duckdb"
+WINDOW_SETTING = "ACCOUNT_ENGAGEMENT_WINDOW_DAYS"
+PROJECT_DIR_SETTING = "DBT_PROJECT_DIR"  # dbt's own setting for --project-dir
+DEFAULT_WINDOW_DAYS = 365
+# a window reaching further back than a century is a typo, and dates before year 1 overflow
+MAX_WINDOW_DAYS = 36_500
+# the package's name in dbt_project.yml (`name:`): a project that installs it sets its vars
+# under this key
+DBT_PACKAGE = "account_engagement"
 
 
 def duckdb_path() -> Path:
-    return Path(os.environ.get("DUCKDB_PATH") or PROJECT_ROOT / "warehouse.duckdb")
+    """$DUCKDB_PATH, else warehouse.duckdb in the current folder (as profiles.yml has it)."""
+    configured = os.environ.get("DUCKDB_PATH")
+    return Path(configured) if configured else Path.cwd() / WAREHOUSE_FILE
 
 
 def connect_give_up_seconds() -> float:
@@ -41,18 +57,132 @@ def connect_give_up_seconds() -> float:
     return seconds
 
 
+@dataclass(frozen=True)
+class WindowDays:
+    """How many days back the Graph loader reads, and where that number came from."""
+
+    days: int
+    source: str
+
+    def describe(self) -> str:
+        """The line the loader prints before it loads."""
+        return f"window: {self.days} days ({self.source})"
+
+
+def parse_window_days(value: object) -> int | None:
+    """`value` as a whole number of days from 1 to MAX_WINDOW_DAYS (a YAML int or the text of
+    one); None when it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, int) or not 1 <= value <= MAX_WINDOW_DAYS:
+        return None
+    return value
+
+
+def _window_from_project(project_dir: Path, explicit: str | None) -> WindowDays:
+    """vars.window_days of the dbt_project.yml in `project_dir`; 365 when it sets none, or
+    when there is no dbt_project.yml in a folder nobody named (`explicit`: the flag or setting
+    that named it, for messages)."""
+    project = project_dir / "dbt_project.yml"
+    if not project.is_file():
+        if explicit:
+            raise BadInput(
+                f"{explicit} is {project_dir}, which has no dbt_project.yml: point it at the dbt "
+                "project whose vars.window_days the loader should follow, or leave it out."
+            )
+        return WindowDays(DEFAULT_WINDOW_DAYS, f"the default; no {_shown(project)}")
+    try:
+        document = yaml.safe_load(project.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BadInput(
+            f"{project}: cannot be read for vars.window_days ({reason}); fix the file, or give "
+            f"the window with --window-days or {WINDOW_SETTING}."
+        ) from None
+    variables = (document or {}).get("vars") if isinstance(document, dict) else None
+    variables = variables if isinstance(variables, dict) else {}
+    # dbt gives vars set under the package's name precedence, for the package's models, over
+    # global ones: the loader follows what its models will count
+    scoped = variables.get(DBT_PACKAGE)
+    if isinstance(scoped, dict) and "window_days" in scoped:
+        key, value = f"vars.{DBT_PACKAGE}.window_days", scoped["window_days"]
+    elif "window_days" in variables:
+        key, value = "vars.window_days", variables["window_days"]
+    else:
+        return WindowDays(DEFAULT_WINDOW_DAYS,
+                          f"the default; {_shown(project)} sets no vars.window_days")
+    days = parse_window_days(value)
+    if days is None:
+        raise BadInput(
+            f"{project}: {key} must be a whole number of days, 1 or more (got {value!r}); 365 "
+            "is a year."
+        )
+    return WindowDays(days, f"{key} in {_shown(project)}")
+
+
+def _shown(path: Path) -> str:
+    """`path` as ./relative when it is under the current folder, else absolute."""
+    absolute = path.absolute()
+    try:
+        relative = absolute.relative_to(Path.cwd())
+    except ValueError:
+        return str(absolute)
+    return f"./{relative.as_posix()}"
+
+
+def resolve_window(flag: int | None = None, project_dir: Path | None = None) -> WindowDays:
+    """The window: `flag` (--window-days), else $ACCOUNT_ENGAGEMENT_WINDOW_DAYS, else
+    vars.window_days of the dbt_project.yml in `project_dir` (--project-dir), else in
+    $DBT_PROJECT_DIR, else in the current folder, else 365. A bad value is a BadInput."""
+    if flag is not None:
+        return WindowDays(flag, "--window-days")
+    text = os.environ.get(WINDOW_SETTING, "").strip()
+    if text:
+        days = parse_window_days(text)
+        if days is None:
+            raise BadInput(
+                f"{WINDOW_SETTING}={text!r} is not a whole number of days from 1 to "
+                f"{MAX_WINDOW_DAYS:,}: unset it to follow the dbt project's vars.window_days, or "
+                "give e.g. 365."
+            )
+        return WindowDays(days, WINDOW_SETTING)
+    if project_dir is not None:
+        return _window_from_project(project_dir, "--project-dir")
+    configured = os.environ.get(PROJECT_DIR_SETTING, "").strip()
+    if configured:
+        return _window_from_project(Path(configured), PROJECT_DIR_SETTING)
+    return _window_from_project(Path.cwd(), None)
+
+
+_chosen: WindowDays | None = None  # set by the command that runs (window_in_use)
+
+
+@contextmanager
+def window_in_use(window: WindowDays) -> Iterator[WindowDays]:
+    """Within the block, `window_days()` is `window` (the one a command resolved from its
+    flags and printed); after it, the window resolves from the environment again."""
+    global _chosen
+    previous, _chosen = _chosen, window
+    window_days.cache_clear()
+    try:
+        yield window
+    finally:
+        _chosen = previous
+        window_days.cache_clear()
+
+
 @cache
 def window_days() -> int:
-    """How many days back the Graph loader reads: dbt_project.yml's var `window_days`, the
-    window the models count in, so that the two can never disagree (365 as shipped)."""
-    project = PROJECT_ROOT / "dbt_project.yml"
-    value = (yaml.safe_load(project.read_text()).get("vars") or {}).get("window_days")
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise BadInput(
-            f"{project}: vars.window_days must be a whole number of days, 1 or more (got "
-            f"{value!r}); 365 is a year."
-        )
-    return value
+    """How many days back the Graph loader reads: the window a command chose (window_in_use),
+    else as resolve_window() finds it without flags. The models count in dbt's var
+    `window_days`: both must be the same, which they are when dbt and the loader read the same
+    dbt_project.yml."""
+    return (_chosen or resolve_window()).days
 
 
 @dataclass(frozen=True)

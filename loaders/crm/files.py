@@ -79,12 +79,20 @@ def _check_text(path: Path) -> None:
         ) from None
 
 
+def check_files(*paths: Path) -> None:
+    """What can be told of the files before the warehouse is opened (or created): each is
+    there, not empty, and of a kind this loader reads."""
+    for path in paths:
+        if not path.is_file():
+            raise BadInput(f"{path}: no such file.")
+        if path.stat().st_size == 0:
+            raise BadInput(f"{path}: is empty (0 bytes); export it again.")
+        _reader(path)
+
+
 def _stage(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> list[str]:
     """Read `path` into temp `table` with text columns named in lower case; return the names."""
-    if not path.is_file():
-        raise BadInput(f"{path}: no such file.")
-    if path.stat().st_size == 0:
-        raise BadInput(f"{path}: is empty (0 bytes); export it again.")
+    check_files(path)
     if path.suffix.lower() in TEXT_SUFFIXES:
         _check_text(path)
     try:

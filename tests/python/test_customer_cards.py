@@ -7,6 +7,7 @@ Screenshots are saved under .test/screenshots/ (the paths are printed).
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +15,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cards.cli import main as cards_main
-from cards.pages import card_filename
+from account_engagement_cards.cli import main as cards_main
+from account_engagement_cards.pages import card_filename
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -230,3 +231,53 @@ def test_bad_state_exits_2_with_a_sentence(demo_build, tmp_path, capsys):
     assert cards_main(["--warehouse", warehouse, "--out", str(notes)]) == 2
     assert "not a customer-cards folder" in capsys.readouterr().err
     assert [p.name for p in notes.iterdir()] == ["mine.txt"]
+
+
+# the marts the cards read (account_engagement_cards/data.py)
+CARD_MARTS = ("office", "office_accounts", "stale_accounts", "leadspace", "enrichment_status")
+BUILT_AT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} [^<]*")  # the site's "Built ..." stamp
+
+
+def site_files(folder: Path) -> dict[str, str]:
+    """Every page of a site by its path, the build's time stamp blanked."""
+    return {path.relative_to(folder).as_posix(): BUILT_AT.sub("(built)", path.read_text())
+            for path in sorted(folder.rglob("*.html"))}
+
+
+def test_cards_find_the_marts_in_another_schema(demo_build, tmp_path, monkeypatch, capsys):
+    """A project that installs this one as a package builds the marts in a schema of its own:
+    `--schema` (or ACCOUNT_ENGAGEMENT_SCHEMA) points the cards there. The marts are moved to
+    schema `ae`, none left in `main`: the same site as from `main`, page for page."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(demo_build / "warehouse.duckdb", warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        kinds = dict(con.execute("select table_name, table_type from information_schema.tables "
+                                 "where table_schema = 'main'").fetchall())
+        con.execute("create schema ae")
+        for mart in CARD_MARTS:
+            con.execute(f"create table ae.{mart} as select * from main.{mart}")
+            con.execute(f"drop {'view' if kinds[mart] == 'VIEW' else 'table'} main.{mart}")
+    monkeypatch.delenv("ACCOUNT_ENGAGEMENT_SCHEMA", raising=False)
+    expected = site_files(demo_build / "customer_cards")
+    assert len(expected) == 25  # the index and the 24 accounts' cards
+
+    assert cards_main(["--warehouse", str(warehouse), "--out", str(tmp_path / "flag"),
+                       "--schema", "ae"]) == 0
+    assert site_files(tmp_path / "flag") == expected
+    monkeypatch.setenv("ACCOUNT_ENGAGEMENT_SCHEMA", "ae")
+    assert cards_main(["--warehouse", str(warehouse), "--out", str(tmp_path / "env")]) == 0
+    assert site_files(tmp_path / "env") == expected
+    capsys.readouterr()
+
+    # main, where the marts are no longer: the sentence of a warehouse dbt has not built
+    assert cards_main(["--warehouse", str(warehouse), "--out", str(tmp_path / "main"),
+                       "--schema", "main"]) == 2
+    assert "has no office, stale_accounts, enrichment_status table: run `dbt build` first" in (
+        capsys.readouterr().err)
+    assert cards_main(["--warehouse", str(warehouse), "--out", str(tmp_path / "none"),
+                       "--schema", "analytics"]) == 2
+    said = capsys.readouterr().err
+    assert said.startswith(f"cards: the warehouse {warehouse} has no schema 'analytics' (it has ")
+    assert "ae" in said.split("(it has ", 1)[1].split(")", 1)[0].split(", ")
+    assert said.rstrip().endswith("with --schema or ACCOUNT_ENGAGEMENT_SCHEMA")
+    assert not (tmp_path / "main").exists() and not (tmp_path / "none").exists()

@@ -435,7 +435,8 @@ def test_window_is_the_dbt_projects_window_days(tmp_path, monkeypatch):
     from loaders.graph.load import Window
 
     assert settings.window_days() == 365  # as shipped
-    monkeypatch.setattr(settings, "PROJECT_ROOT", tmp_path)
+    monkeypatch.delenv("ACCOUNT_ENGAGEMENT_WINDOW_DAYS", raising=False)
+    monkeypatch.setenv("DBT_PROJECT_DIR", str(tmp_path))  # the dbt project the loader follows
     settings.window_days.cache_clear()
     try:
         (tmp_path / "dbt_project.yml").write_text("name: x\nvars:\n  window_days: 30\n")

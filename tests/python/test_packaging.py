@@ -1,6 +1,8 @@
-"""The installed product is `loaders`, `cards` and `parquet_publish`; the emulators, the synthetic
-organisation, the demo driver and the benchmarks stay in the clone (devtools/, bench/). The
-wheel is licensed Apache-2.0 (PEP 639 metadata) and carries the LICENSE file."""
+"""The installed product is `loaders`, `account_engagement_cards` and
+`account_engagement_parquet` (no generic name such as `cards`, a project of its own on PyPI);
+the emulators, the synthetic organisation, the demo driver and the benchmarks stay in the clone
+(devtools/, bench/). The wheel is licensed Apache-2.0 (PEP 639 metadata) and carries the
+LICENSE file."""
 
 from __future__ import annotations
 
@@ -18,6 +20,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV_ONLY = ("devtools", "bench")
+PRODUCT = ("loaders", "account_engagement_cards", "account_engagement_parquet")
+# the names the cards and the Parquet plugin had before: generic, taken by others on PyPI
+FORMER_NAMES = ("cards", "parquet_publish")
 
 
 def _imported_modules(path: Path) -> set[str]:
@@ -39,7 +44,7 @@ def shipped_packages() -> list[str]:
 
 def test_installed_packages_leave_dev_tooling_out():
     top_level = {package.split(".")[0] for package in shipped_packages()}
-    assert sorted(top_level) == ["cards", "loaders", "parquet_publish"]
+    assert sorted(top_level) == sorted(PRODUCT)
 
 
 def test_every_package_of_the_product_is_listed():
@@ -47,7 +52,7 @@ def test_every_package_of_the_product_is_listed():
     wheel."""
     found = {
         ".".join(init.parent.relative_to(ROOT).parts)
-        for package in ("loaders", "cards", "parquet_publish")
+        for package in PRODUCT
         for init in (ROOT / package).rglob("__init__.py")
     }
     assert found == set(shipped_packages())
@@ -56,7 +61,7 @@ def test_every_package_of_the_product_is_listed():
 def test_shipped_code_never_imports_dev_tooling():
     offenders = {
         f"{path.relative_to(ROOT)} imports {module}"
-        for package in ("loaders", "cards", "parquet_publish")
+        for package in PRODUCT
         for path in (ROOT / package).rglob("*.py")
         for module in _imported_modules(path)
         if module.split(".")[0] in DEV_ONLY
@@ -115,7 +120,7 @@ def test_wheel_holds_every_module_of_the_product(wheel: Path):
         names = set(archive.namelist())
     modules = {
         path.relative_to(ROOT).as_posix()
-        for package in ("loaders", "cards", "parquet_publish")
+        for package in PRODUCT
         for path in (ROOT / package).rglob("*.py")
     }
     assert modules - names == set()
@@ -128,3 +133,25 @@ def test_wheel_installs_the_console_script(wheel: Path):
         entry_points = archive.read(name).decode()
     assert "[console_scripts]" in entry_points
     assert "account-engagement = loaders.cli:console" in entry_points
+
+
+def test_wheel_installs_no_generic_top_level_name(wheel: Path):
+    """site-packages gets `loaders` and the two account_engagement_* packages, never `cards`
+    or `parquet_publish`."""
+    with zipfile.ZipFile(wheel) as archive:
+        top_level = {name.split("/")[0] for name in archive.namelist()
+                     if not name.split("/")[0].endswith(".dist-info")}
+    assert top_level == set(PRODUCT)
+    assert not top_level & set(FORMER_NAMES)
+    assert not any((ROOT / name).exists() for name in FORMER_NAMES)
+
+
+def test_the_dbt_plugin_profiles_yml_loads_is_shipped():
+    """profiles.yml loads the Parquet plugin by module name: it must be a package the wheel
+    installs (an installed project finds it without the clone's module_paths)."""
+    import yaml
+
+    profile = yaml.safe_load((ROOT / "profiles.yml").read_text())["account_engagement"]
+    modules = {plugin["module"] for plugin in profile["outputs"]["dev"]["plugins"]}
+    assert modules == {"account_engagement_parquet"}
+    assert modules <= set(shipped_packages())

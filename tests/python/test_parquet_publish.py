@@ -1,4 +1,4 @@
-"""The BI contract's Parquet copies (macros/publish_parquet.sql, parquet_publish/).
+"""The BI contract's Parquet copies (macros/publish_parquet.sql, account_engagement_parquet/).
 
 After `dbt build` every output table is a Parquet file with the table's rows and columns; a
 failed write never replaces the previous file; a reader never sees half a file.

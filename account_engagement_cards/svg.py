@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from html import escape
 
-from cards.data import Period
+from account_engagement_cards.data import Period
 
 WIDTH = 720
 HEIGHT = 200

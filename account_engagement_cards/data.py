@@ -82,15 +82,35 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _relations(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
-    """Relation name -> its column names, in the warehouse's default schema."""
+def _relations(con: duckdb.DuckDBPyConnection, schema: str) -> dict[str, set[str]]:
+    """Relation name -> its column names, in `schema` of the warehouse."""
     found: dict[str, set[str]] = {}
     for table, column in con.execute(
         "select table_name, column_name from information_schema.columns "
-        "where table_schema = current_schema() and table_catalog = current_database()"
+        "where table_schema = ? and table_catalog = current_database()", [schema]
     ).fetchall():
         found.setdefault(table, set()).add(column)
     return found
+
+
+def _schema(con: duckdb.DuckDBPyConnection, warehouse: Path, wanted: str) -> str:
+    """The warehouse's schema named `wanted` (DuckDB's names ignore case), as it is spelt
+    there; a sentence naming the schemas there are when it has none of that name."""
+    schemas = [row[0] for row in con.execute(
+        "select schema_name from information_schema.schemata "
+        "where catalog_name = current_database() order by schema_name"
+    ).fetchall()]
+    for schema in schemas:
+        if schema.lower() == wanted.lower():
+            return schema
+    raise CardsError(
+        f"the warehouse {warehouse} has no schema {wanted!r} (it has {', '.join(schemas)}): "
+        "give the schema dbt built the marts in with --schema or ACCOUNT_ENGAGEMENT_SCHEMA"
+    )
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
@@ -110,36 +130,47 @@ def _connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
         raise CardsError(f"cannot open the warehouse {warehouse}: {error}") from error
 
 
-def read_site(warehouse: Path) -> Site:
-    """Everything the site shows, from the warehouse file, opened read-only."""
+def read_site(warehouse: Path, schema: str = "main") -> Site:
+    """Everything the site shows, from the marts in `schema` of the warehouse file, opened
+    read-only."""
+    if not schema:
+        raise CardsError("--schema is empty: name the schema dbt built the marts in "
+                         "(main for a standalone build on DuckDB)")
     with _connect(warehouse) as con:
-        relations = _relations(con)
+        schema = _schema(con, warehouse, schema)
+        relations = _relations(con, schema)
+        # the marts, qualified: the reader's default schema need not be theirs
+        office, accounts_mart, stale_mart, leadspace_mart, status_mart = (
+            f"{_quoted(schema)}.{name}" for name in (
+                "office", "office_accounts", "stale_accounts", "leadspace", "enrichment_status")
+        )
         missing = [name for name in ("office", "stale_accounts", "enrichment_status")
                    if name not in relations]
         if missing:
+            where = "" if schema == "main" else f" in schema {schema}"
             raise CardsError(
-                f"the warehouse {warehouse} has no {', '.join(missing)} table: run `dbt build` "
-                "first"
+                f"the warehouse {warehouse} has no {', '.join(missing)} table{where}: run "
+                "`dbt build` first"
             )
         names: dict[str, str] = {}
         if {"AccountId", "AccountName"} <= relations.get("office_accounts", set()):
             names = dict(con.execute(
-                'select "AccountId", "AccountName" from office_accounts'
+                f'select "AccountId", "AccountName" from {accounts_mart}'
             ).fetchall())
-        stale = {row[0] for row in con.execute('select "AccountId" from stale_accounts').fetchall()}
+        stale = {row[0] for row in con.execute(f'select "AccountId" from {stale_mart}').fetchall()}
 
         accounts: dict[str, Account] = {}
-        for row in _rows(con, """select * from office where "AggregationLevel" = 'Year'"""):
+        for row in _rows(con, f"""select * from {office} where "AggregationLevel" = 'Year'"""):
             account_id = row["AccountId"]
             accounts[account_id] = Account(
                 account_id=account_id, name=names.get(account_id) or account_id, year=row,
                 stale=account_id in stale,
             )
-        for account_id, level, start, score, e_to, e_from, m_to, m_from in con.execute("""
+        for account_id, level, start, score, e_to, e_from, m_to, m_from in con.execute(f"""
             select "AccountId", "AggregationLevel", "AggregationStartDate", "EngagementScore",
                 "NoOfEmails_ToAccount", "NoOfEmails_FromAccount",
                 "NoOfMeetings_ToAccount", "NoOfMeetings_FromAccount"
-            from office
+            from {office}
             where "AggregationLevel" in ('Month', 'Week')
             order by "AccountId", "AggregationLevel", "AggregationStartDate"
         """).fetchall():
@@ -155,18 +186,19 @@ def read_site(warehouse: Path) -> Site:
             if "AccountId" in columns:
                 order = '"EnrichedAt" desc nulls last' if "EnrichedAt" in columns else "1"
                 select = ", ".join(f'"{c}"' for c in columns)
-                for row in _rows(con, f"select {select} from leadspace order by {order}"):
+                for row in _rows(con, f"select {select} from {leadspace_mart} order by {order}"):
                     account = accounts.get(row["AccountId"])
                     if account is not None and account.leadspace is None:
                         account.leadspace = row
 
-        enrichments = _rows(con, 'select * from enrichment_status order by "Enrichment"')
+        enrichments = _rows(con, f'select * from {status_mart} order by "Enrichment"')
         window_start = con.execute(
-            """select min("AggregationStartDate") from office where "AggregationLevel" = 'Year'"""
+            f"""select min("AggregationStartDate") from {office}
+            where "AggregationLevel" = 'Year'"""
         ).fetchone()[0]
         as_of = None
         if "AsOfDate" in relations.get("office_accounts", set()):
-            as_of = con.execute('select max("AsOfDate") from office_accounts').fetchone()[0]
+            as_of = con.execute(f'select max("AsOfDate") from {accounts_mart}').fetchone()[0]
 
     ordered = sorted(accounts.values(), key=lambda a: (-a.score, a.name.lower(), a.account_id))
     return Site(

@@ -8,8 +8,8 @@ from datetime import date
 from html import escape
 from typing import Any
 
-from cards import svg
-from cards.data import LEADSPACE_FIRMOGRAPHICS, Account, Site
+from account_engagement_cards import svg
+from account_engagement_cards.data import LEADSPACE_FIRMOGRAPHICS, Account, Site
 
 TREND_WEEKS = 12
 

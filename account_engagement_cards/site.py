@@ -8,8 +8,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from cards.data import CardsError, Site
-from cards.pages import CSS, card_filename, render_card, render_index
+from account_engagement_cards.data import CardsError, Site
+from account_engagement_cards.pages import CSS, card_filename, render_card, render_index
 
 MARKER = ".customer-cards"  # marks a folder this program wrote (and may replace)
 
@@ -32,7 +32,9 @@ def write_site(site: Site, out: Path) -> Written:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        (staging / MARKER).write_text("written by `python -m cards`; replaced on every build\n")
+        (staging / MARKER).write_text(
+            "written by `account-engagement cards`; replaced on every build\n"
+        )
         (staging / "cards.css").write_text(CSS, encoding="utf-8")
         (staging / "index.html").write_text(render_index(site), encoding="utf-8")
         accounts = staging / "accounts"

@@ -1,0 +1,3 @@
+from account_engagement_cards.cli import main
+
+raise SystemExit(main())

@@ -1,3 +1,0 @@
-from cards.cli import main
-
-raise SystemExit(main())
