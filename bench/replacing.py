@@ -4,7 +4,7 @@ A daily load of many mailboxes brings back thousands of messages already landed 
 categories, moves: Graph's delta returns a changed message whole) and removals. Each replaces
 its stored copy: a delete scattered over the year's copies. DuckDB holds memory for the part
 of the table around each deleted row until the next checkpoint, so the loader bounds the
-copies replaced between checkpoints (loaders/graph/landing.py, REPLACED_PER_CHECKPOINT).
+copies replaced between checkpoints (loaders/graph/message_merge.py, REPLACED_PER_CHECKPOINT).
 
     python -m bench.replacing --warehouse WAREHOUSE --copies 20000
 
@@ -30,7 +30,7 @@ from pathlib import Path
 import duckdb
 import orjson
 
-from loaders.graph import landing
+from loaders.graph import message_merge
 from loaders.graph.landing import Lander, PageItem
 from loaders.schema import GRAPH_SCHEMA, MESSAGE_FIELDS
 from loaders.warehouse import connect
@@ -55,8 +55,8 @@ def replace(path: Path, copies: int, bounded: bool) -> None:
             chunks.append([])
         chunks[-1].append(record.encode())
     if not bounded:
-        landing.REPLACED_PER_CHECKPOINT = 10**12
-    label = (f"a checkpoint every {landing.REPLACED_PER_CHECKPOINT:,} replaced" if bounded
+        message_merge.REPLACED_PER_CHECKPOINT = 10**12
+    label = (f"a checkpoint every {message_merge.REPLACED_PER_CHECKPOINT:,} replaced" if bounded
              else "no checkpoint before the load ends (until 2026-12-05)")
     lander = Lander(con, "bench-replacing")
     lander.start()

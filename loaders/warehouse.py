@@ -1,4 +1,5 @@
-"""The DuckDB warehouse: opening it (one writer at a time), the raw tables, run bookkeeping."""
+"""The DuckDB warehouse: opening it (one writer at a time), the raw tables, transactions,
+compaction and bulk inserts (a run's own bookkeeping: loaders/runs.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import errno
 import os
 import re
 import tempfile
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -153,10 +153,6 @@ def out_of_memory(exc: BaseException | None) -> bool:
     return any(isinstance(e, duckdb.OutOfMemoryException) for e in _chain(exc))
 
 
-def new_run_id() -> str:
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-
-
 def utc_now() -> datetime:
     """Naive UTC timestamp, the convention of every TIMESTAMP column in the raw layer."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -170,27 +166,3 @@ def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[list]) ->
     con.execute(
         f"insert into {table} select {', '.join('unnest(?)' for _ in columns)}", columns
     )
-
-
-def run_row(
-    run_id: str,
-    source: str,
-    mailbox_id: str | None,
-    stream: str,
-    status: str,
-    started_at: datetime,
-    pages: int = 0,
-    records: int = 0,
-    removed: int = 0,
-    malformed: int = 0,
-    error: str | None = None,
-) -> list:
-    """One `load_runs` row, finished now."""
-    finished_at = utc_now()
-    duration = (finished_at - started_at).total_seconds()
-    return [run_id, source, mailbox_id, stream, status, started_at, finished_at, duration,
-            pages, records, removed, malformed, error]
-
-
-def record_runs(con: duckdb.DuckDBPyConnection, rows: list[list]) -> None:
-    insert_rows(con, f"{LOADER_SCHEMA}.load_runs", rows)

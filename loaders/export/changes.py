@@ -4,7 +4,7 @@ previous export (the big Graph tables), or the table whole (docs/engines.md, the
 
 Which tables: raw_graph.messages and raw_graph.events, unique on (`_mailbox_id`, `id`). The
 loaders stamp every row they insert, replace or flag `_removed` with `_loaded_at` (the time of
-its landing, loaders/graph/landing.py), and delete a row only to insert its new version with
+its landing, loaders/graph/message_merge.py), and delete a row only to insert its new version with
 the same key in the same transaction, or drop the whole table (`remove graph`). An export reads the
 warehouse read-only, so no load runs during it: every row stamped after the latest
 `_loaded_at` an export saw (its watermark) landed after that export. The small tables (users,

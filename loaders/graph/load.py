@@ -18,27 +18,22 @@ import gc
 import logging
 import threading
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 import duckdb
 
 from loaders.errors import BadInput, LoadFailed
 from loaders.graph import mailboxes as mailbox_selection
+from loaders.graph import sync_state
 from loaders.graph.landing import FolderList, Lander, PageItem, SnapshotItem, StreamEnd
 from loaders.graph.mailboxes import Mailbox
 from loaders.graph.transport import PER_MAILBOX_LIMIT, GraphClient, GraphNotFound, SyncStateExpired
 from loaders.progress import progress_bar
-from loaders.schema import (
-    EVENT_FIELDS,
-    FOLDER_FIELDS,
-    GRAPH_SCHEMA,
-    LOADER_SCHEMA,
-    MESSAGE_FIELDS,
-    USER_FIELDS,
-)
+from loaders.runs import Run, close_interrupted_runs
+from loaders.schema import EVENT_FIELDS, FOLDER_FIELDS, GRAPH_SCHEMA, MESSAGE_FIELDS, USER_FIELDS
 from loaders.settings import GraphSettings, window_days
-from loaders.warehouse import insert_rows, new_run_id, record_runs, transaction, utc_now
+from loaders.warehouse import insert_rows, transaction, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +69,33 @@ def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class _Counter:
+    """Records landed so far: the writer adds, the run's result reads."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self._lock = threading.Lock()
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.value += n
+
+
+@dataclass(frozen=True)
+class GraphRun:
+    """What every part of a Graph load shares: the run (warehouse connection, id, start), the
+    client, the selected mailboxes, the window, how many mailboxes load in parallel, whether
+    the progress bar shows, and the records landed so far."""
+
+    run: Run
+    client: GraphClient
+    mailboxes: list[Mailbox]
+    window: Window
+    workers: int = DEFAULT_WORKERS
+    show_progress: bool = True
+    landed: _Counter = field(default_factory=_Counter)
+
+
 @dataclass
 class GraphLoadResult:
     run_id: str
@@ -102,67 +124,57 @@ def load(
     client = GraphClient(settings)
     client.check_credentials()
     selected = mailbox_selection.resolve(client, mailboxes, groups)
-    run_id = new_run_id()
-    _close_interrupted_runs(con)
-    _land_users(con, selected, run_id)
-    record_runs(con, [[run_id, "graph", None, RUN_STREAM, "running", started, None, None,
-                       0, 0, 0, 0, None]])
-    window = Window(as_of)
+    graph_run = GraphRun(Run(con, "graph", started), client, selected, Window(as_of), workers,
+                         show_progress)
+    run = graph_run.run
+    close_interrupted_runs(con)
+    _land_users(graph_run)
+    run.mark_running()
     log.info(
-        "run %s: %d mailboxes, window %s..%s", run_id, len(selected), window.start.date(), as_of
+        "run %s: %d mailboxes, window %s..%s", run.id, len(selected),
+        graph_run.window.start.date(), as_of,
     )
-    landed = _Counter()
     try:
-        _load_streams(con, client, selected, window, run_id, workers, show_progress, landed)
+        _load_streams(graph_run)
     except KeyboardInterrupt:
-        _finish_run(con, run_id, "cancelled", "stopped by the user (Ctrl+C)")
+        run.finish("cancelled", "stopped by the user (Ctrl+C)")
         raise
     except BaseException as exc:
-        _finish_run(con, run_id, "failed", str(exc)[:500])
+        run.finish("failed", str(exc)[:500])
         raise
     seconds = (utc_now() - started).total_seconds()
-    streams, failed = con.execute(
-        f"select count(*), count(*) filter (where status <> 'succeeded') "
-        f"from {LOADER_SCHEMA}.load_runs where run_id = ? and stream <> ?",
-        [run_id, RUN_STREAM],
-    ).fetchone()
-    _finish_run(con, run_id, "failed" if failed else "succeeded",
-                f"{failed} stream(s) failed" if failed else None)
+    streams, failed = run.stream_counts()
+    run.finish("failed" if failed else "succeeded",
+               f"{failed} stream(s) failed" if failed else None)
     return GraphLoadResult(
-        run_id, len(selected), streams, failed, landed.value, client.requests_made, seconds,
-        client.retries_made,
+        run.id, len(selected), streams, failed, graph_run.landed.value, client.requests_made,
+        seconds, client.retries_made,
     )
 
 
-def _load_streams(
-    con: duckdb.DuckDBPyConnection,
-    client: GraphClient,
-    selected: list[Mailbox],
-    window: Window,
-    run_id: str,
-    workers: int,
-    show_progress: bool,
-    landed: _Counter,
-) -> None:
+def _load_streams(graph_run: GraphRun) -> None:
     """Every stream of every selected mailbox, `workers` mailboxes at a time, through one
     writer; the first stream error stops the others and is raised."""
-    with progress_bar(show_progress) as progress:
+    selected = graph_run.mailboxes
+    with progress_bar(graph_run.show_progress) as progress:
         boxes = progress.add_task("mailboxes", total=len(selected))
         records = progress.add_task("records landed", total=None)
 
         def on_landed(n: int) -> None:
             progress.advance(records, n)
-            landed.add(n)
+            graph_run.landed.add(n)
 
-        lander = Lander(con, run_id, on_landed=on_landed)
+        lander = Lander(graph_run.run.con, graph_run.run.id, on_landed=on_landed)
         lander.start()
-        sync = _MailboxSync(client, lander, window, _sync_state(con))
+        sync = _MailboxSync(graph_run, lander, sync_state.stored(graph_run.run.con))
         # What exists now (modules, the client, msal's and rich's objects) outlives the load:
         # frozen, the collector's full passes, which stop every thread, walk only what the
         # load allocates (at 50 mailboxes: 0.02 s of collection instead of 0.25 s)
         gc.freeze()
         try:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="graph") as pool:
+            with ThreadPoolExecutor(
+                max_workers=graph_run.workers, thread_name_prefix="graph"
+            ) as pool:
                 futures = [pool.submit(sync.run, mailbox) for mailbox in selected]
                 for future in futures:
                     future.add_done_callback(lambda _: progress.advance(boxes))
@@ -187,97 +199,22 @@ def _load_streams(
         raise errors[0]
 
 
-# load_runs' row of a whole run (beside one row per mailbox and stream): `running` from its
-# start; at its end `succeeded`, `failed` or `cancelled` with the sums of its streams; a run
-# that died without ending (SIGKILL, a crash) is found `running` by the next run, which marks
-# it `interrupted` with how far it got.
-RUN_STREAM = "run"
-
-
-def _finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str,
-                error: str | None) -> None:
-    con.execute(
-        f"""update {LOADER_SCHEMA}.load_runs as r set
-            status = ?, error = ?, finished_at = ?,
-            duration_seconds = date_diff('millisecond', r.started_at, ?) / 1000,
-            pages = s.pages, records = s.records, removed = s.removed, malformed = s.malformed
-        from (select coalesce(sum(pages), 0) as pages, coalesce(sum(records), 0) as records,
-                     coalesce(sum(removed), 0) as removed,
-                     coalesce(sum(malformed), 0) as malformed
-              from {LOADER_SCHEMA}.load_runs where run_id = ? and stream <> ?) as s
-        where r.run_id = ? and r.stream = ?""",
-        [status, error, utc_now(), utc_now(), run_id, RUN_STREAM, run_id, RUN_STREAM],
-    )
-
-
-def _close_interrupted_runs(con: duckdb.DuckDBPyConnection) -> None:
-    """Mark `interrupted` the runs still `running`: none can be (DuckDB lets one process
-    write), so they died. Their records are what they landed; the error says how far."""
-    con.execute(
-        f"""update {LOADER_SCHEMA}.load_runs as r set
-            status = 'interrupted',
-            records = s.records,
-            pages = s.pages,
-            error = 'the run stopped without finishing (killed or crashed) after '
-                || s.streams || ' finished stream(s) and ' || s.records
-                || ' landed record(s); the next run resumed where it stopped'
-        from (select w.run_id,
-                     (select count(*) from {LOADER_SCHEMA}.load_runs as f
-                      where f.run_id = w.run_id and f.stream <> ?) as streams,
-                     (select count(*) from {GRAPH_SCHEMA}.messages as m
-                      where m._run_id = w.run_id)
-                     + (select count(*) from {GRAPH_SCHEMA}.events as e
-                        where e._run_id = w.run_id) as records,
-                     (select coalesce(sum(f.pages), 0) from {LOADER_SCHEMA}.load_runs as f
-                      where f.run_id = w.run_id and f.stream <> ?) as pages
-              from {LOADER_SCHEMA}.load_runs as w
-              where w.source = 'graph' and w.stream = ? and w.status = 'running') as s
-        where r.run_id = s.run_id and r.stream = ?""",
-        [RUN_STREAM, RUN_STREAM, RUN_STREAM, RUN_STREAM],
-    )
-
-
-class _Counter:
-    def __init__(self) -> None:
-        self.value = 0
-        self._lock = threading.Lock()
-
-    def add(self, n: int) -> None:
-        with self._lock:
-            self.value += n
-
-
-
-
-def _land_users(con: duckdb.DuckDBPyConnection, selected: list[Mailbox], run_id: str) -> None:
-    now = utc_now()
+def _land_users(graph_run: GraphRun) -> None:
+    con, now = graph_run.run.con, utc_now()
     with transaction(con):
         con.execute(f"delete from {GRAPH_SCHEMA}.users")
         insert_rows(
             con, f"{GRAPH_SCHEMA}.users",
-            [[*(getattr(m, f) for f in USER_FIELDS), m.selected_by, run_id, now]
-             for m in selected],
+            [[*(getattr(m, f) for f in USER_FIELDS), m.selected_by, graph_run.run.id, now]
+             for m in graph_run.mailboxes],
         )
 
 
-def _sync_state(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], dict]:
-    rows = con.execute(
-        f"select mailbox_id, stream, window_start, next_link, delta_link "
-        f"from {LOADER_SCHEMA}.graph_sync_state"
-    ).fetchall()
-    return {
-        (mailbox_id, stream): {"window_start": ws, "next_link": nl, "delta_link": dl}
-        for mailbox_id, stream, ws, nl, dl in rows
-    }
-
-
 class _MailboxSync:
-    def __init__(
-        self, client: GraphClient, lander: Lander, window: Window, state: dict
-    ) -> None:
-        self._client = client
+    def __init__(self, graph_run: GraphRun, lander: Lander, state: dict) -> None:
+        self._client = graph_run.client
         self._lander = lander
-        self._window = window
+        self._window = graph_run.window
         self._state = state
         self._cancelled = threading.Event()
 

@@ -52,8 +52,9 @@ from loaders.leadspace.dataset import Account, dataset_accounts
 from loaders.leadspace.landing import PendingJob, land_answers, record_consent, remember_job
 from loaders.leadspace.mapping import check_columns, parse_mapping
 from loaders.progress import progress_bar
+from loaders.runs import Run
 from loaders.schema import LEADSPACE_SCHEMA
-from loaders.warehouse import new_run_id, record_runs, run_row, utc_now
+from loaders.warehouse import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +111,8 @@ def load(
             f"with --consent to agree that {mapping.describe()} and the account id of "
             f"{len(accounts):,} accounts ({dataset}) are sent to {client.base_url}."
         )
-    started = utc_now()
-    run_id = new_run_id()
+    run = Run(con, "leadspace")
+    run_id = run.id
     result = LeadspaceLoadResult(run_id, dataset, len(accounts) + no_name, no_name=no_name)
     record_consent(con, run_id, mapping, dataset, len(accounts) + no_name, client.base_url)
 
@@ -140,11 +141,9 @@ def load(
             result.count(rows)
             progress.advance(task, len(batch))
     result.requests = client.requests_made
-    result.seconds = (utc_now() - started).total_seconds()
-    record_runs(con, [run_row(
-        run_id, "leadspace", None, dataset, "succeeded", started, pages=result.requests,
-        records=result.sent + result.resumed, malformed=result.failed,
-    )])
+    result.seconds = (utc_now() - run.started_at).total_seconds()
+    run.record(dataset, "succeeded", pages=result.requests,
+               records=result.sent + result.resumed, malformed=result.failed)
     return result
 
 

@@ -1,7 +1,7 @@
 """A load that replaces many stored message copies (a daily run: read flags, moves, deletes)
 lands them in several transactions with a checkpoint in between, with the same result as
-one transaction (loaders/graph/landing.py, REPLACED_PER_CHECKPOINT); `remove graph` empties the
-raw Graph tables without deleting row by row.
+one transaction (loaders/graph/message_merge.py, REPLACED_PER_CHECKPOINT); `remove graph`
+empties the raw Graph tables without deleting row by row.
 
 At scale the bound is what keeps the loader inside its memory limit: DuckDB holds memory for
 every deleted row until a checkpoint (in a 75 M-copy warehouse, one delete of 8,000 scattered
@@ -15,8 +15,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from loaders.graph import landing
+from loaders.graph import message_merge
 from loaders.graph.landing import Lander, PageItem, remove_graph
+from loaders.graph.message_merge import MessageMerge
 from loaders.warehouse import connect
 
 DELTA = "https://graph.microsoft.com/v1.0/users/u1/mailFolders/f1/messages/delta?$deltatoken=z"
@@ -44,13 +45,13 @@ def land(con, pages: list[PageItem]) -> None:
 def test_a_batch_replacing_more_than_the_bound_lands_in_parts_with_the_same_result(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(landing, "REPLACED_PER_CHECKPOINT", 4)
+    monkeypatch.setattr(message_merge, "REPLACED_PER_CHECKPOINT", 4)
     con = connect(tmp_path / "w.duckdb")
     land(con, [page([message(n, "2026-06-01T09:00:00Z") for n in range(k, k + 4)])
                for k in (0, 4, 8)])
 
     landed_parts, checkpoints = [], []
-    land_pages, checkpoint = Lander._land_pages, Lander._checkpoint
+    land_pages, checkpoint = MessageMerge.land, MessageMerge._checkpoint
 
     def spy_land(self, batch):
         if batch:  # the writer's last call, at the stop, has no page
@@ -62,8 +63,8 @@ def test_a_batch_replacing_more_than_the_bound_lands_in_parts_with_the_same_resu
             checkpoints.append(self._replaced)
         return checkpoint(self)
 
-    monkeypatch.setattr(Lander, "_land_pages", spy_land)
-    monkeypatch.setattr(Lander, "_checkpoint", spy_checkpoint)
+    monkeypatch.setattr(MessageMerge, "land", spy_land)
+    monkeypatch.setattr(MessageMerge, "_checkpoint", spy_checkpoint)
     # m0-m7 change (a new sentDateTime), m8 and m9 are removed, m12 is new: 10 stored copies
     # replaced or flagged in a batch of three pages, the bound is 4
     land(con, [

@@ -82,7 +82,7 @@ def test_a_page_found_broken_is_kept_whole_and_the_rest_of_the_batch_lands(
 
 
 def test_records_land_as_sent_whatever_the_layout_of_their_page(tmp_path: Path) -> None:
-    """The writer splits pages into records without decoding them (loaders/graph/landing.py,
+    """The writer splits pages into records without decoding them (loaders/graph/spool.py,
     `_spool`): each record lands with its own page's mailbox and folder, whatever the page's
     whitespace or the text inside its strings; a record that is not an object is kept aside."""
     def message(n: int, **extra) -> dict:
