@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 
 from loaders.crm import files as crm
+from loaders.dataverse import load as dataverse
 from loaders.errors import BadInput, LoadFailed
 from loaders.export import spark as export_spark
 from loaders.graph import landing as graph_landing
@@ -33,6 +34,7 @@ from loaders.settings import (
     MAX_WINDOW_DAYS,
     PROJECT_DIR_SETTING,
     WINDOW_SETTING,
+    DataverseSettings,
     GraphSettings,
     LeadspaceSettings,
     PostgresSettings,
@@ -88,6 +90,19 @@ def _window_days(value: str) -> int:
             f"{value!r} is not a whole number of days from 1 to {MAX_WINDOW_DAYS:,}: e.g. 365"
         )
     return days
+
+
+def _page_size(value: str) -> int:
+    try:
+        size = int(value)
+    except ValueError:
+        size = 0
+    if not 1 <= size <= dataverse.PAGE_SIZE:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a page size from 1 to {dataverse.PAGE_SIZE:,} (Dataverse's "
+            "largest page): e.g. 5000"
+        )
+    return size
 
 
 def _project_dir(value: str) -> Path:
@@ -158,6 +173,18 @@ def build_parser(prog: str = "python -m loaders", with_cards: bool = False,
     )
     graph_cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
     graph_cmd.set_defaults(handler=_graph)
+
+    dv_cmd = commands.add_parser(
+        "dataverse",
+        help="land Dataverse accounts and contacts (Dynamics 365), then their changes",
+    )
+    dv_cmd.add_argument(
+        "--page-size", type=_page_size, default=dataverse.PAGE_SIZE, metavar="N",
+        help=f"rows per page asked of Dataverse (odata.maxpagesize; at most and by default "
+             f"{dataverse.PAGE_SIZE:,})",
+    )
+    dv_cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
+    dv_cmd.set_defaults(handler=_dataverse)
 
     ls_cmd = commands.add_parser(
         "leadspace",
@@ -308,6 +335,23 @@ def _graph(args: argparse.Namespace) -> int:
 
     print(window.describe(), flush=True)
     return _on_warehouse(land, announce_compaction=True)
+
+
+def _dataverse(args: argparse.Namespace) -> int:
+    # settings first: no warehouse lock held while they are wrong
+    settings = DataverseSettings.from_env()
+
+    def land(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+        result = dataverse.load(con, settings, show_progress=not args.no_progress,
+                                page_size=args.page_size)
+        tables = ", ".join(
+            f"{t.table} {t.records:,} rows landed, {t.removed:,} removed "
+            f"({'read whole' if t.mode == 'full' else 'changes'})" for t in result.tables)
+        print(f"run {result.run_id}: {tables}; {result.requests:,} requests "
+              f"({result.retries:,} retried) in {result.seconds:.1f}s, into {path}")
+        return 0
+
+    return _on_warehouse(land)
 
 
 def _leadspace(args: argparse.Namespace) -> int:

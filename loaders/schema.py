@@ -228,3 +228,62 @@ RAW_DDL: list[str] = [
     "submitted_at" TIMESTAMP
 )""",
 ]
+
+
+# ---------------------------------------------------------------------------- DATAVERSE
+# Dataverse (`raw_dataverse`, `python -m loaders dataverse`): `account` and `contact` with the
+# logical names Synapse Link / Fabric Link export, so that the dataverse staging models read
+# either. The contact's parent customer lookup (`_parentcustomerid_value` and its
+# lookuplogicalname annotation in the Web API) lands as `parentcustomerid` and
+# `parentcustomeridtype` ('account' or 'contact'). Keys: `accountid`, `contactid`. Created by
+# the Dataverse loader only (a warehouse without Dataverse has no such schema).
+DATAVERSE_SCHEMA = "raw_dataverse"
+DATAVERSE_ACCOUNT_FIELDS: dict[str, str] = {
+    "accountid": "VARCHAR",
+    "name": "VARCHAR",
+    "websiteurl": "VARCHAR",
+    "address1_city": "VARCHAR",
+    "address1_country": "VARCHAR",
+    "statecode": "INTEGER",
+}
+DATAVERSE_CONTACT_FIELDS: dict[str, str] = {
+    "contactid": "VARCHAR",
+    "emailaddress1": "VARCHAR",
+    "emailaddress2": "VARCHAR",
+    "emailaddress3": "VARCHAR",
+    "parentcustomerid": "VARCHAR",
+    "parentcustomeridtype": "VARCHAR",
+    "statecode": "INTEGER",
+}
+DATAVERSE_TABLES: dict[str, dict[str, str]] = {
+    "account": DATAVERSE_ACCOUNT_FIELDS,
+    "contact": DATAVERSE_CONTACT_FIELDS,
+}
+
+
+def _dataverse_table(name: str, fields: dict[str, str]) -> str:
+    return f"""create table if not exists {name} (
+    {_cols(fields)},
+    "_run_id" VARCHAR,
+    "_loaded_at" TIMESTAMP
+)"""
+
+
+DATAVERSE_DDL: list[str] = [
+    f"create schema if not exists {DATAVERSE_SCHEMA}",
+    *(_dataverse_table(f"{DATAVERSE_SCHEMA}.{table}", fields)
+      for table, fields in DATAVERSE_TABLES.items()),
+    # A full read lands here until its last page, then replaces the table in one
+    # transaction (with the deltaLink): a read killed half-way leaves the table as it was.
+    *(_dataverse_table(f"{LOADER_SCHEMA}.dataverse_full_{table}", fields)
+      for table, fields in DATAVERSE_TABLES.items()),
+    # Where each table stands: the deltaLink of its last complete read, and the nextLink of
+    # a read under way (`reading`: 'full' or 'delta'), committed with the rows of each page.
+    f"""create table if not exists {DATAVERSE_SCHEMA}._sync_state (
+    "table_name" VARCHAR,
+    "delta_link" VARCHAR,
+    "next_link" VARCHAR,
+    "reading" VARCHAR,
+    "updated_at" TIMESTAMP
+)""",
+]

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -356,3 +357,58 @@ class SparkSettings:
             raw_path=Path(raw_path).resolve(),
             give_up_seconds=connect_give_up_seconds(),
         )
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass(frozen=True)
+class DataverseSettings:
+    """The Dataverse environment (DATAVERSE_URL, e.g. https://contoso.crm.dynamics.com) and
+    the app registration that signs in to it: the Graph loader's (GraphSettings), its token
+    asked for the scope `<DATAVERSE_URL>/.default`."""
+
+    url: str
+    app: GraphSettings
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/data/v9.2"
+
+    @property
+    def scope(self) -> str:
+        return f"{self.url}/.default"
+
+    @classmethod
+    def from_env(cls) -> DataverseSettings:
+        text = os.environ.get("DATAVERSE_URL", "").strip()
+        if not text:
+            raise BadInput(
+                "DATAVERSE_URL not set: export the environment URL of your Dynamics 365 / "
+                "Dataverse organisation, e.g. https://contoso.crm.dynamics.com (Power Platform "
+                "admin center, the environment's 'Environment URL')."
+            )
+        return cls(url=_dataverse_url(text), app=GraphSettings.from_env())
+
+
+def _dataverse_url(text: str) -> str:
+    """DATAVERSE_URL as the environment's origin: https (http only on this machine, as a test
+    server is), a host, no path beyond the root, no query."""
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        host, parts = "", None
+    if parts is None or parts.scheme.lower() not in {"https", "http"} or not host:
+        problem = "is not a URL"
+    elif parts.scheme.lower() == "http" and host not in LOOPBACK_HOSTS:
+        problem = "is not an https URL (http is accepted only for a server on this machine)"
+    elif parts.path.rstrip("/") or parts.query or parts.fragment:
+        problem = "has a path or a query; it must be the environment's address alone"
+    else:
+        return f"{parts.scheme.lower()}://{parts.netloc}"
+    raise BadInput(
+        f"DATAVERSE_URL={text!r} {problem}: give the environment URL, e.g. "
+        "https://contoso.crm.dynamics.com (without /api/data/v9.2)."
+    )

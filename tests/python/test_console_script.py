@@ -38,7 +38,7 @@ def test_version_is_the_package_version(tmp_path: Path) -> None:
 def test_help_lists_every_command(tmp_path: Path) -> None:
     result = run("--help", cwd=tmp_path)
     assert result.returncode == 0
-    assert "{crm,graph,leadspace,export,remove,cards}" in result.stdout
+    assert "{crm,graph,dataverse,leadspace,export,remove,cards}" in result.stdout
 
 
 def test_a_loader_command_refuses_as_python_m_loaders_does(tmp_path: Path) -> None:
