@@ -61,7 +61,7 @@ test: chromium databricks-venv lint pytest dbt-test
 
 lint: $(STAMP)
 	$(BIN)/ruff check loaders account_engagement_cards account_engagement_parquet devtools bench tests
-	$(BIN)/sqlfluff lint models macros tests --disable-progress-bar
+	$(BIN)/sqlfluff lint models macros tests integration_tests/models --disable-progress-bar
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q

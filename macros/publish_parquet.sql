@@ -1,7 +1,8 @@
 {#- publish_parquet() -> SQL for the `on-run-end` hook: after `dbt build` / `dbt run`, each
     table of var `publish_parquet_tables` that exists copied to `$PARQUET_DIR/<table>.parquet`
     (DuckDB: a temporary file renamed, never half a file) or, on Spark, to a folder
-    `$PARQUET_DIR/<table>/` of part files; nothing on other adapters (_macros.yml). -#}
+    `$PARQUET_DIR/<table>/` of part files; nothing on other adapters, nor when var
+    `account_engagement_publish_parquet` is off (_macros.yml). -#}
 {%- macro publish_parquet() -%}
     {{ return(adapter.dispatch('publish_parquet', 'account_engagement')()) }}
 {%- endmacro -%}
@@ -10,7 +11,7 @@
 {%- endmacro -%}
 
 {%- macro duckdb__publish_parquet() -%}
-    {%- if execute and flags.WHICH in ('build', 'run') -%}
+    {%- if execute and flags.WHICH in ('build', 'run') and publish_parquet_enabled() -%}
         {%- set folder = parquet_publish_folder() -%}
         {%- set statements = [] -%}
         {%- for table in var('publish_parquet_tables', []) -%}
@@ -37,8 +38,9 @@
 {%- macro spark__publish_parquet() -%}
     {#- one statement per call over Thrift; a relative folder is the server's (make
         spark-server starts it in the project root) -#}
-    {%- set tables = var('publish_parquet_tables', []) -%}
-    {%- for table in tables if execute and flags.WHICH in ('build', 'run') -%}
+    {%- set tables = var('publish_parquet_tables', [])
+        if execute and flags.WHICH in ('build', 'run') and publish_parquet_enabled() else [] -%}
+    {%- for table in tables -%}
         {%- set relation = parquet_publish_relation(table) -%}
         {%- if relation is not none -%}
             {%- do run_query(
@@ -47,6 +49,23 @@
             ) -%}
         {%- endif -%}
     {%- endfor -%}
+{%- endmacro -%}
+
+{#- Whether this run publishes: var `account_engagement_publish_parquet`, true or false; when
+    it is not set (null), true as the root project and false as a package, whose hooks run in
+    the user's every `dbt run` and should not write files the user did not ask for. -#}
+{%- macro publish_parquet_enabled() -%}
+    {%- set configured = var('account_engagement_publish_parquet', none) -%}
+    {%- if configured is none -%}
+        {{ return(project_name == 'account_engagement') }}
+    {%- endif -%}
+    {%- if configured is not boolean -%}
+        {{ exceptions.raise_compiler_error(
+            "The var account_engagement_publish_parquet must be true or false, got '"
+            ~ configured ~ "': set it to true to publish the Parquet copies, false not to."
+        ) }}
+    {%- endif -%}
+    {{ return(configured) }}
 {%- endmacro -%}
 
 {#- The Parquet folder: $PARQUET_DIR, else `parquet/` beside the warehouse. -#}
@@ -63,11 +82,13 @@
     {{ return('parquet') }}
 {%- endmacro -%}
 
-{#- The warehouse relation of this project's model `name`, or none when it is not built. -#}
+{#- The warehouse relation of this project's model `name`, or none when it is not built. The
+    package's name, not `project_name`: installed as a package, `project_name` is the user's
+    project, and their own model of the same name (an `office` of theirs) is not ours. -#}
 {%- macro parquet_publish_relation(name) -%}
     {%- for node in graph.nodes.values() -%}
         {%- if node.resource_type == 'model' and node.name == name
-            and node.package_name == project_name -%}
+            and node.package_name == 'account_engagement' -%}
             {{ return(adapter.get_relation(
                 database=node.database, schema=node.schema, identifier=node.alias
             )) }}

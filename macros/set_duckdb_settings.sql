@@ -1,6 +1,10 @@
 {#- set_duckdb_settings() -> SQL for the on-run-start hook: on DuckDB, memory_limit, threads
     and temp_directory from DUCKDB_MEMORY_LIMIT, DUCKDB_THREADS and DUCKDB_TEMP_DIRECTORY when
-    set, and preserve_insertion_order = false; nothing on other adapters. -#}
+    set, and, as the root project only, preserve_insertion_order = false; nothing on other
+    adapters. These are session settings: installed as a package, the hook runs in the user's
+    whole run and changes their models too, so there it sets only what the user asked for
+    through those environment variables, and leaves the row order of their other models
+    alone. -#}
 {%- macro set_duckdb_settings() -%}
     {{ return(adapter.dispatch('set_duckdb_settings', 'account_engagement')()) }}
 {%- endmacro -%}
@@ -12,7 +16,11 @@
     {%- set memory_limit = env_var('DUCKDB_MEMORY_LIMIT', '') | trim -%}
     {%- set threads = env_var('DUCKDB_THREADS', '') | trim -%}
     {%- set temp_directory = env_var('DUCKDB_TEMP_DIRECTORY', '') | trim -%}
-    {%- set statements = ["set preserve_insertion_order = false"] -%}
+    {%- set statements = [] -%}
+    {%- if project_name == 'account_engagement' -%}
+        {#- lets DuckDB write a table without keeping its rows in order: less memory -#}
+        {%- do statements.append("set preserve_insertion_order = false") -%}
+    {%- endif -%}
     {%- if memory_limit -%}
         {%- do statements.append(
             "set memory_limit = '" ~ memory_limit | replace("'", "''") ~ "'"
