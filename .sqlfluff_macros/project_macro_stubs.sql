@@ -58,3 +58,7 @@
 {% macro sorted_lines(expression) -%}
     string_agg({{ expression }}, chr(10) order by {{ expression }})
 {%- endmacro %}
+
+{% macro crm_contact_email_columns(default) -%}
+    {{ return(default) }}
+{%- endmacro %}

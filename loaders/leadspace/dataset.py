@@ -9,8 +9,12 @@ from dataclasses import dataclass
 import duckdb
 
 from loaders.errors import BadInput
-from loaders.leadspace.mapping import Mapping, company_input, request_hash
-from loaders.schema import CRM_SCHEMA
+from loaders.leadspace.mapping import (
+    Mapping,
+    company_input,
+    crm_accounts_table,
+    request_hash,
+)
 
 _SEGMENT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -31,12 +35,7 @@ def dataset_accounts(
     con: duckdb.DuckDBPyConnection, mapping: Mapping, segment: str | None
 ) -> tuple[str, list[Account], int]:
     """(dataset description, accounts with a company name, accounts without one)."""
-    landed = con.execute(f"select count(*) from {CRM_SCHEMA}.accounts").fetchone()[0]
-    if not landed:
-        raise BadInput(
-            "no CRM accounts are landed: run python -m loaders crm --accounts FILE "
-            "--contacts FILE first."
-        )
+    schema, table = crm_accounts_table(con)
     select = ", ".join(
         f"cast({_quote(mapping.columns[f])} as varchar) as {f}" for f in mapping.fields
     )
@@ -46,7 +45,8 @@ def dataset_accounts(
         where = f"where account_id in ({_segment_ids(con, segment)})"
         dataset = f"segment {segment}"
     rows = con.execute(
-        f"select account_id, {select} from {CRM_SCHEMA}.accounts {where} order by account_id"
+        f"select account_id, {select} from {_quote(schema)}.{_quote(table)} {where} "
+        "order by account_id"
     ).fetchall()
     accounts, no_name = [], 0
     for row in rows:

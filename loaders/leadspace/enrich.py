@@ -1,7 +1,8 @@
 """`python -m loaders leadspace`: consented firmographics from Leadspace for CRM accounts.
 
 What leaves the machine
-- Only the mapped fields, from the CRM accounts landed by `python -m loaders crm`:
+- Only the mapped fields, from the CRM accounts (landed by `python -m loaders crm`, or
+  the model `crm_accounts` dbt built from another `crm_source`: mapping.crm_accounts_table):
   `company_name` (required) and at most two more, `website` and `location`, each read from
   the CRM column the user names (`--map company_name=name --map website=website
   --map location=city`), plus `external_id` = the CRM account id (to match the answer back).

@@ -57,11 +57,37 @@ def parse_mapping(values: list[str]) -> Mapping:
     return Mapping(columns)
 
 
+def crm_accounts_table(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
+    """(schema, table) of the CRM accounts a run reads: the file CRM landed by `loaders crm`
+    (raw_crm.accounts, every column of the file) when it holds rows; otherwise the model
+    `crm_accounts` dbt built from the CRM the var `crm_source` names (Salesforce, HubSpot,
+    Dataverse: `dbt run -s +crm_accounts` first), with the file's column names."""
+    landed = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = ? and table_name = 'accounts'", [CRM_SCHEMA],
+    ).fetchone()[0]
+    if landed and con.execute(f"select count(*) from {CRM_SCHEMA}.accounts").fetchone()[0]:
+        return CRM_SCHEMA, "accounts"
+    built = con.execute(
+        "select table_schema from information_schema.tables "
+        "where table_name = 'crm_accounts' and table_schema not like 'raw\\_%' escape '\\' "
+        "order by table_schema = 'main' desc limit 1",
+    ).fetchone()
+    if built is not None and con.execute(
+            f'select count(*) from "{built[0]}".crm_accounts').fetchone()[0]:
+        return built[0], "crm_accounts"
+    raise BadInput(
+        "no CRM accounts are landed: run python -m loaders crm --accounts FILE "
+        "--contacts FILE first, or, with another crm_source, dbt run -s +crm_accounts."
+    )
+
+
 def crm_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    schema, table = crm_accounts_table(con)
     rows = con.execute(
         "select column_name from information_schema.columns "
-        "where table_schema = ? and table_name = 'accounts' order by ordinal_position",
-        [CRM_SCHEMA],
+        "where table_schema = ? and table_name = ? order by ordinal_position",
+        [schema, table],
     ).fetchall()
     return [r[0] for r in rows if r[0] not in _CRM_METADATA]
 

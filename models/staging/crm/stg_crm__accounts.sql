@@ -1,29 +1,23 @@
+{#- The CRM's accounts, from the staging model of the CRM the var `crm_source` names (the
+    only one enabled): every model downstream reads this one, whichever the CRM. -#}
+{%- set crm_models = {
+    'file': 'stg_crm__file_accounts',
+    'salesforce': 'stg_salesforce__accounts',
+    'hubspot': 'stg_hubspot__accounts',
+    'dataverse': 'stg_dataverse__accounts',
+} -%}
+{%- if var('crm_source') not in crm_models -%}
+    {{ exceptions.raise_compiler_error(
+        "The var crm_source is '" ~ var('crm_source')
+        ~ "', not one of file, salesforce, hubspot, dataverse.") }}
+{%- endif %}
+
 with
 
-source as (
+accounts as (
 
-    select * from {{ source('crm', 'accounts') }}
-
-),
-
-renamed as (
-
-    select
-
-        ---------- ids
-        nullif(trim(cast(account_id as {{ dbt.type_string() }})), '') as account_id,
-
-        ---------- text
-        nullif(trim(cast(name as {{ dbt.type_string() }})), '') as account_name,
-        nullif(trim(cast(website as {{ dbt.type_string() }})), '') as website,
-        nullif(trim(cast(city as {{ dbt.type_string() }})), '') as city,
-        nullif(trim(cast(country as {{ dbt.type_string() }})), '') as country,
-
-        ---------- load metadata
-        cast(_loaded_at as {{ dbt.type_timestamp() }}) as loaded_at
-
-    from source
+    select * from {{ ref(crm_models[var('crm_source')]) }}
 
 )
 
-select * from renamed
+select * from accounts

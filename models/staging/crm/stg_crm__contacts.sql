@@ -1,30 +1,24 @@
-{%- set email_column = adapter.quote(var('crm_contact_email_column')) -%}
+{#- The CRM's contacts, one row per (contact, account, email address), from the staging model
+    of the CRM the var `crm_source` names (the only one enabled): every model downstream reads
+    this one, whichever the CRM. -#}
+{%- set crm_models = {
+    'file': 'stg_crm__file_contacts',
+    'salesforce': 'stg_salesforce__contacts',
+    'hubspot': 'stg_hubspot__contacts',
+    'dataverse': 'stg_dataverse__contacts',
+} -%}
+{%- if var('crm_source') not in crm_models -%}
+    {{ exceptions.raise_compiler_error(
+        "The var crm_source is '" ~ var('crm_source')
+        ~ "', not one of file, salesforce, hubspot, dataverse.") }}
+{%- endif %}
 
 with
 
-source as (
+contacts as (
 
-    select * from {{ source('crm', 'contacts') }}
-
-),
-
-renamed as (
-
-    select
-
-        ---------- ids
-        nullif(trim(cast(contact_id as {{ dbt.type_string() }})), '') as contact_id,
-        nullif(trim(cast(account_id as {{ dbt.type_string() }})), '') as account_id,
-
-        ---------- contact details
-        nullif(lower(trim(cast({{ email_column }} as {{ dbt.type_string() }}))), '')
-            as email_address,
-
-        ---------- load metadata
-        cast(_loaded_at as {{ dbt.type_timestamp() }}) as loaded_at
-
-    from source
+    select * from {{ ref(crm_models[var('crm_source')]) }}
 
 )
 
-select * from renamed
+select * from contacts

@@ -1,0 +1,49 @@
+{{ config(enabled=var('crm_source') == 'file') }}
+{%- set email_columns = crm_contact_email_columns(['email']) %}
+
+with
+
+source as (
+
+    select * from {{ source('crm', 'contacts') }}
+
+),
+
+emails as (
+
+    -- one row per email column: a contact with several addresses is several rows
+    {%- for column in email_columns %}
+    select
+
+        ---------- ids
+        nullif(trim(cast(contact_id as {{ dbt.type_string() }})), '') as contact_id,
+        nullif(trim(cast(account_id as {{ dbt.type_string() }})), '') as account_id,
+
+        ---------- contact details
+        nullif(lower(trim(cast({{ adapter.quote(column) }} as {{ dbt.type_string() }}))), '')
+            as email_address,
+
+        ---------- load metadata
+        cast(_loaded_at as {{ dbt.type_timestamp() }}) as loaded_at
+
+    from source
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+
+),
+
+final as (
+
+    select distinct
+        contact_id,
+        account_id,
+        email_address,
+        loaded_at
+    from emails
+    where email_address is not null
+
+)
+
+select * from final
