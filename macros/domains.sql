@@ -1,5 +1,5 @@
 {#- Domains and host names: the domain of an email address, the host of a CRM's website, and
-    counting and taking the dot-separated labels of a host name (how int_accounts matches
+    counting and taking the dot-separated labels of a host name (how int_account_domains matches
     addresses to accounts). The engine-specific ones dispatch on the adapter: `default__` is
     the form DuckDB and Spark share, `postgres__` PostgreSQL's (macros/_macros.yml). -#}
 

@@ -35,6 +35,7 @@ EMPTIED_DAY = AS_OF - timedelta(days=9)
 # rebuilt by whole days, with their day column: each holds one day row (`is_day_row`) per
 # day it rebuilt
 DAY_MODELS = {"int_email_copies": "sent_date",
+              "int_account_emails": "sent_date",
               "int_email_participants": "sent_date",
               "int_email_account_interactions": "sent_date",
               "int_account_email_people_days": "activity_date"}

@@ -2,7 +2,7 @@ with
 
 org_mailboxes as (
 
-    select * from {{ ref('int_org_mailboxes') }}
+    select * from {{ ref('stg_graph__users') }}
 
 ),
 

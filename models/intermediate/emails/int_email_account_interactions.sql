@@ -11,25 +11,20 @@
             {'columns': ['sent_date']},
             {'columns': ['loaded_at']},
             {'columns': ['built_at']},
-            {'columns': ['address_rules']},
         ] if target.type == 'postgres' else [],
     )
 }}
 
-{#- Rebuilt by whole days (docs/incremental_models.md): a build rewrites every row of the
-    days int_email_participants rewrote since this model's last build, and every day when the
-    address rules changed since; each rebuilt day also gets one day row (`is_day_row`, no
-    email). int_email_participants is read by name where it is used: DuckDB would keep a CTE
-    read twice whole in memory. -#}
+{#- Rebuilt by whole days (docs/incremental_models.md): the days int_email_participants rewrote
+    since this model's last build (every day after a change of the address rules), each with
+    one day row (`is_day_row`, no email) recording its latest landing. int_email_participants
+    is read by name where it is used: DuckDB would keep a CTE read twice whole in memory. -#}
 with
 
 address_rules as (
 
-    -- the current fingerprint, and whether it differs from the one this table was built under
-    select
-        current_rules.address_rules,
-        {{ address_rules_changed('current_rules.address_rules') }} as have_changed
-    from {{ ref('int_address_rules') }} as current_rules
+    -- the current fingerprint, stored on every row
+    select address_rules from {{ ref('int_address_rules') }}
 
 ),
 
@@ -37,16 +32,15 @@ rebuilt_days as (
 
     -- the days this build writes, with the latest landing of each (from the day rows)
     select
-        day_rows.sent_date,
-        max(day_rows.loaded_at) as loaded_at
-    from {{ ref('int_email_participants') }} as day_rows
-    cross join address_rules
+        sent_date,
+        max(loaded_at) as loaded_at
+    from {{ ref('int_email_participants') }}
     where
-        day_rows.is_day_row
+        is_day_row
         {%- if is_incremental() %}
-        and ({{ since_last_build('day_rows.loaded_at') }} or address_rules.have_changed)
+        and {{ since_last_build('built_at') }}
         {%- endif %}
-    group by day_rows.sent_date
+    group by sent_date
 
 ),
 
@@ -80,8 +74,7 @@ org_sides as (
 
 account_sides as (
 
-    -- one row per email and account; int_email_participants has one row per email and
-    -- address, so count(*) counts addresses
+    -- one row per email and account (count(*): its addresses, one row each in participants)
     select
         internet_message_id,
         account_id,
@@ -104,8 +97,9 @@ account_sides as (
 
 ),
 
-directed as (
+final as (
 
+    -- every landed email to or from the account, whatever as_of_date (counted in its window)
     select
         account_sides.sent_date,
         false as is_day_row,
@@ -113,36 +107,25 @@ directed as (
         account_sides.account_id,
         account_sides.conversation_id,
         account_sides.sent_at,
-        -- to the account: sent by an org address, with a to/cc/bcc recipient of the account (an
-        -- email without an org person has no org side: neither to nor from the account)
+        -- to the account: an org author, a recipient of the account; from it: the reverse
         org_sides.is_sent_by_org and account_sides.has_account_recipient as is_to_account,
-        -- from the account: sent by an address of the account, with an org recipient
         account_sides.is_sent_by_account and org_sides.has_org_recipient as is_from_account,
         org_sides.org_people,
         account_sides.account_addresses,
         account_sides.loaded_at
     from account_sides
+    -- an email without an org person has no org side: neither to nor from the account
     inner join org_sides
         on account_sides.internet_message_id = org_sides.internet_message_id
-
-),
-
-final as (
-
-    -- every landed email, whatever as_of_date (the models that count them place them in the
-    -- window)
-    select
-        directed.*,
-        address_rules.address_rules
-    from directed
-    cross join address_rules
-    where directed.is_to_account or directed.is_from_account
+    where
+        (org_sides.is_sent_by_org and account_sides.has_account_recipient)
+        or (account_sides.is_sent_by_account and org_sides.has_org_recipient)
 
     union all
 
     -- the day rows
     select
-        rebuilt_days.sent_date,
+        sent_date,
         true as is_day_row,
         null as internet_message_id,
         null as account_id,
@@ -152,15 +135,15 @@ final as (
         null as is_from_account,
         null as org_people,
         null as account_addresses,
-        rebuilt_days.loaded_at,
-        address_rules.address_rules
+        loaded_at
     from rebuilt_days
-    cross join address_rules
 
 )
 
 select
     final.*,
+    address_rules.address_rules,
     -- when this build started: the rows its data tests check (docs/incremental_models.md)
     {{ this_build_started_at() }} as built_at
 from final
+cross join address_rules

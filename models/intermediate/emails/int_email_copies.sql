@@ -15,14 +15,28 @@
     )
 }}
 
-{#- Rebuilt by whole days (docs/incremental_models.md): a build rewrites every row of the
-    days with a mail copy landed, changed or removed since the last one, and gives each of
-    them one day row (`is_day_row`, no copy) that records the day's latest landing. The
-    loader stamps every new, changed or removed copy with a new `_loaded_at`, and Graph never
-    changes a sent message's sentDateTime: a rebuilt day is the copies that landed on it and
-    the copies this table held on it that did not land again. The one model that reads the
-    raw messages: the models after it find a day's copies here by a plain column. -#}
+{#- Rebuilt by whole days (docs/incremental_models.md): the days with a copy landed, changed
+    or removed since the last build, each with one day row (`is_day_row`) recording its latest
+    landing. The one model that reads the raw messages: the models after it find a day's
+    copies here by a plain column. -#}
 with
+
+{%- if is_incremental() %}
+
+graph_was_removed as (
+
+    -- true after `remove graph` (raw rows go only then; a load may have followed it): no
+    -- landed copy is as old as this table's last build (any one such copy tells: no order)
+    select count(*) = 0 as graph_was_removed
+    from (
+        select landed.message_id
+        from {{ ref('stg_graph__messages') }} as landed
+        where not {{ since_last_build('landed.loaded_at') }}
+        limit 1  -- noqa: AM09
+    ) as copy_landed_before
+
+),
+{%- endif %}
 
 rebuilt_days as (
 
@@ -45,76 +59,37 @@ rebuilt_days as (
 
         union all
 
-        -- after `remove graph` (raw rows go only then; a new load may have followed it), every
-        -- day this table holds, emptied: no landed copy is older than this table's last build
+        -- after `remove graph`, every day this table holds, emptied
         select
             sent_date,
             cast(null as {{ dbt.type_timestamp() }}) as loaded_at
         from {{ this }}
-        where
-            is_day_row
-            and not exists (
-                select 1 as copy_kept_from_before
-                from {{ ref('stg_graph__messages') }} as landed
-                where not {{ since_last_build('landed.loaded_at') }}
-            )
+        where is_day_row and (select graph_was_removed.graph_was_removed from graph_was_removed)
         {%- endif %}
     ) as landings
     group by sent_date
 
 ),
 
-mail_folders as (
-
-    select * from {{ ref('stg_graph__mail_folders') }}
-
-),
-
-landed_copies as (
-
-    -- the landed copies that count: neither removed nor drafts (`isDraft`, or a copy in the
-    -- Drafts folder: flagged `drafts` by the loader, its subfolders too, or named Drafts)
-    select
-        landed.sent_date,
-        false as is_day_row,
-        landed.mailbox_id,
-        landed.message_id,
-        -- a message without an internetMessageId cannot be matched across mailboxes: each
-        -- copy then stands for itself
-        coalesce(
-            landed.internet_message_id,
-            {{ dbt.concat(["'graph:'", "landed.mailbox_id", "':'", "landed.message_id"]) }}
-        ) as internet_message_id,
-        landed.conversation_id,
-        landed.sent_at,
-        coalesce(landed.from_address, landed.sender_address) as from_address,
-        landed.to_addresses,
-        landed.cc_addresses,
-        landed.bcc_addresses,
-        landed.loaded_at
-    from {{ ref('stg_graph__messages') }} as landed
-    left join mail_folders
-        on
-            landed.mailbox_id = mail_folders.mailbox_id
-            and landed.folder_id = mail_folders.folder_id
-    where
-        landed.sent_date is not null
-        {%- if is_incremental() %}
-        and {{ since_last_build('landed.loaded_at') }}
-        {%- endif %}
-        and not landed.is_removed
-        and not landed.is_draft
-        and not coalesce(
-            mail_folders.excluded_reason = 'drafts' or lower(mail_folders.display_name) = 'drafts',
-            false
-        )
-
-),
-
 final as (
 
-    select * from landed_copies
+    -- the copies that count landed since the last build (every one in a full build)
+    select
+        sent_date,
+        false as is_day_row,
+        mailbox_id,
+        message_id,
+        internet_message_id,
+        conversation_id,
+        sent_at,
+        from_address,
+        to_addresses,
+        cc_addresses,
+        bcc_addresses,
+        loaded_at
+    from {{ ref('int_email_landed_copies') }}
     {%- if is_incremental() %}
+    where {{ since_last_build('loaded_at') }}
 
     union all
 
@@ -145,11 +120,7 @@ final as (
                 and landed.message_id = held.message_id
                 and {{ since_last_build('landed.loaded_at') }}
         )
-        and exists (
-            select 1 as copy_kept_from_before
-            from {{ ref('stg_graph__messages') }} as landed
-            where not {{ since_last_build('landed.loaded_at') }}
-        )
+        and not (select graph_was_removed.graph_was_removed from graph_was_removed)
     {%- endif %}
 
     union all
