@@ -53,10 +53,11 @@ graph --as-of in the future
     2  "error: argument --as-of: <day> is in the future; the window ends today (<today>, UTC)
        at the latest: leave --as-of out or give a past date"
 dbt build --vars '{as_of_date: "garbage"}' (also '2026-02-30')
-    2  (dbt's) "Encountered an error: / Compilation Error in model int_account_period_figures
-       (...)", then "var as_of_date must be a date written YYYY-MM-DD (or null for today), got
-       'garbage': write e.g. dbt build --vars '{as_of_date: "2024-06-30"}'", then dbt's three
-       "> in macro ... / > called by ..." lines; refused while parsing, nothing opened
+    2  (dbt's) "Encountered an error: / Compilation Error in model int_periods (...)" (or
+       another model that reads the date, whichever dbt parses first), then "var as_of_date
+       must be a date written YYYY-MM-DD (or null for today), got 'garbage': write e.g. dbt
+       build --vars '{as_of_date: "2024-06-30"}'", then dbt's three "> in macro ... / >
+       called by ..." lines; refused while parsing, nothing opened
 the warehouse folder not writable (as root: without CAP_DAC_OVERRIDE)
     2  "error: cannot write in <folder> (Permission denied), where the warehouse and its .wal
        log live: make the folder writable for this user, or set DUCKDB_PATH to a file in a

@@ -35,13 +35,16 @@ AS_OF = date(2026, 6, 30)
 MAILBOXES, ACCOUNTS, CONTACTS, PER_MAILBOX = 8, 20, 80, 600
 # the models rebuilt by whole days (or periods), what is built from them, and the outputs
 COMPARED = ("int_email_copies", "int_email_addresses", "int_address_accounts",
-            "int_email_participants", "int_email_account_interactions",
+            "int_account_emails", "int_email_participants", "int_email_account_interactions",
             "int_account_email_people_days", "int_account_email_people_periods",
-            "int_account_email_replies", "int_meeting_participants", "int_account_period_figures",
-            "office", "stale_accounts")
+            "int_account_email_replies", "int_meeting_participants",
+            "int_email_figures__by_account_period", "int_meeting_figures__by_account_period",
+            "int_people_figures__by_account_period", "int_reply_figures__by_account_period",
+            "int_account_period_figures", "office", "stale_accounts")
 # rebuilt by whole days, with their day column: each holds one day row (`is_day_row`) per
 # day it rebuilt
 DAY_MODELS = {"int_email_copies": "sent_date",
+              "int_account_emails": "sent_date",
               "int_email_participants": "sent_date",
               "int_email_account_interactions": "sent_date",
               "int_account_email_people_days": "activity_date"}

@@ -58,7 +58,7 @@ people_per_period as (
     {%- for level, start in calendar_start.items() %}
 
     -- each person once per account, side and calendar period (the table is read by name in
-    -- each level's branch, as in int_account_period_figures)
+    -- each level's branch, as in int_people_figures__by_account_period)
     select
         '{{ level }}' as aggregation_level,
         {{ start }} as period_start,
