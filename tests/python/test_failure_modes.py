@@ -385,6 +385,13 @@ def dbt_warehouse(work: Path) -> Path:
     return work / "dbt" / "w.duckdb"
 
 
+def crm_files(synthetic_org: Path) -> tuple[str, ...]:
+    """A `crm` load of real files: the loader checks its files before it opens the warehouse,
+    so only files that exist reach the warehouse's lock."""
+    return ("crm", "--accounts", str(synthetic_org / "crm" / "accounts.csv"),
+            "--contacts", str(synthetic_org / "crm" / "contacts.csv"))
+
+
 def fresh_copy(source: Path, tmp_path: Path) -> Path:
     return copy_warehouse(source, tmp_path / "w.duckdb")
 
@@ -512,7 +519,7 @@ def test_graph_killed_mid_page_between_batches_and_compacting_resumes_to_the_sam
 
 # ---------------------------------------------------------------------------- kill -9 of dbt
 def test_dbt_build_killed_then_run_again_builds_the_uninterrupted_office(
-    resumed: Resumed, baseline: Baseline, work: Path
+    resumed: Resumed, baseline: Baseline, work: Path, synthetic_org: Path
 ):
     """The first `dbt build` of the resumed warehouse is frozen (SIGSTOP) while it builds its
     third incremental model: a loader meanwhile is refused; then it is killed (SIGKILL), and
@@ -532,8 +539,7 @@ def test_dbt_build_killed_then_run_again_builds_the_uninterrupted_office(
     try:
         assert started == 3, "".join(output)
         # the loader while dbt build holds the warehouse
-        refused = loaders(loader_env(warehouse), "crm", "--accounts", "a.csv", "--contacts",
-                          "c.csv")
+        refused = loaders(loader_env(warehouse), *crm_files(synthetic_org))
         assert refused.returncode == 2
         message = one_sentence(refused.stderr)
         assert message == (
@@ -554,7 +560,8 @@ def test_dbt_build_killed_then_run_again_builds_the_uninterrupted_office(
 
 
 # ---------------------------------------------------------------------------- the warehouse held
-def test_loader_while_another_process_reads_the_warehouse(baseline: Baseline, tmp_path: Path):
+def test_loader_while_another_process_reads_the_warehouse(baseline: Baseline, tmp_path: Path,
+                                                          synthetic_org: Path):
     warehouse = fresh_copy(baseline.built, tmp_path)
     before = raw_state(warehouse)
     reader = subprocess.Popen(
@@ -563,8 +570,7 @@ def test_loader_while_another_process_reads_the_warehouse(baseline: Baseline, tm
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert reader.stdout.readline().strip() == "open"
-        refused = loaders(loader_env(warehouse), "crm", "--accounts", "a.csv", "--contacts",
-                          "c.csv")
+        refused = loaders(loader_env(warehouse), *crm_files(synthetic_org))
     finally:
         reader.communicate("")
     assert refused.returncode == 2
@@ -593,7 +599,8 @@ def test_throttling_storm_with_short_lived_tokens_lands_everything_once(
         done = loaders(loader_env(warehouse, emulator), *GRAPH)
         statuses = {r["status"] for r in emulator.requests}
     assert done.returncode == 0, done.stderr
-    assert re.fullmatch(r"run \S+: 6 mailboxes, 42 streams \(0 failed\), [\d,]+ records landed, "
+    assert re.fullmatch(r"window: 365 days \(.+\)\n"
+                        r"run \S+: 6 mailboxes, 42 streams \(0 failed\), [\d,]+ records landed, "
                         r"[\d,]+ requests \([1-9][\d,]* retried\) in [\d.]+s, into .+\n",
                         done.stdout), done.stdout
     assert {401, 429, 503, 504} <= statuses  # tokens did expire mid-run
